@@ -1,0 +1,1 @@
+"""Agents, runs, rubrics, grades and memory; the run engine lives in agents/engine/."""

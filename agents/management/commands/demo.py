@@ -1,0 +1,170 @@
+"""`make demo`: migrate, seed, then run the web server and one worker with beat.
+
+It supervises its children: their output is shown with a prefix, Ctrl-C (or
+SIGTERM) stops all of them, and if one dies the others are stopped too, so no
+stray process is left holding the port or the broker folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO, Any, cast
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from clients.management.commands.seed_demo import DEMO_LOGINS, DEMO_PASSWORD
+
+STOP_GRACE_SECONDS = 10
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pump(stream: IO[bytes], prefix: str) -> None:
+    for raw in iter(stream.readline, b""):
+        sys.stdout.write(f"{prefix} {raw.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+class Command(BaseCommand):
+    help = "Set up the embedded demo and run the web server plus one Celery worker with beat."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host, port = options["host"], options["port"]
+        if not _port_is_free(host, port):
+            raise CommandError(
+                f"Port {port} on {host} is already in use. Stop whatever runs there "
+                f"(another `make demo`?) or choose another port: make demo PORT={port + 1}"
+            )
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        self.stdout.write("Applying migrations...")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("seed_demo")
+
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        commands = {
+            "web   ": [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"],
+            "worker": [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "agencyops",
+                "worker",
+                "--beat",
+                "--loglevel=INFO",
+                "--concurrency=2",
+            ],
+        }
+        # Links in emails (invitations, verification) must point at this server.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("SITE_URL", f"http://{host}:{port}")
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for name, argv in commands.items():
+                proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=settings.BASE_DIR,
+                    start_new_session=True,  # we stop them ourselves, as a group
+                )
+                children[name] = proc
+                stream = cast("IO[bytes]", proc.stdout)  # set by stdout=PIPE
+                threading.Thread(target=_pump, args=(stream, f"[{name}]"), daemon=True).start()
+            self._wait_until_up(host, port, children)
+            self._banner(host, port)
+            self._supervise(children)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            self._stop(children)
+
+    def _wait_until_up(
+        self, host: str, port: int, children: dict[str, subprocess.Popen[bytes]]
+    ) -> None:
+        url = f"http://{host}:{port}/healthz"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    raise CommandError(
+                        f"The {name.strip()} process exited during start-up "
+                        f"(code {proc.returncode}). See its output above."
+                    )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise CommandError(f"The web server did not answer on {url} within 60 seconds.")
+
+    def _banner(self, host: str, port: int) -> None:
+        width = max(len(login.email) for login in DEMO_LOGINS)
+        lines = [
+            "",
+            "=" * 72,
+            f"  AgencyOps is running:  http://{host}:{port}/",
+            "",
+            f"  Log in with any of these (password: {DEMO_PASSWORD}):",
+            *(f"    {login.email.ljust(width)}  {login.what}" for login in DEMO_LOGINS),
+            "",
+            f"  Operator admin: http://{host}:{port}/admin/ (as alice)",
+            "  Emails (signup verification, invitations) are printed below by [web].",
+            "  Press Ctrl-C to stop the web server and the worker.",
+            "=" * 72,
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+    def _supervise(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        def on_term(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_term)
+        while True:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    raise CommandError(
+                        f"The {name.strip()} process stopped (code {proc.returncode}); "
+                        "stopping the rest. See its output above."
+                    )
+            time.sleep(0.5)
+
+    def _stop(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        for proc in children.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for proc in children.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if children:
+            self.stdout.write("Stopped the web server and the worker.")

@@ -1,0 +1,1 @@
+"""Agent, AgentVersion, Run and the rest of the run model live here (issue 3)."""

@@ -1,0 +1,1 @@
+"""Tenancy (agencies, members, invitations), clients, the client portal and billing."""

@@ -1,0 +1,79 @@
+"""Operator admin for tenancy and clients: cross-tenant by design, staff only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from clients.models import Agency, Client, ClientViewer, Invitation, Membership, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
+    list_display = ("email", "username", "is_staff", "is_active", "date_joined", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active")
+    search_fields = ("email", "username", "first_name", "last_name")
+    ordering = ("email",)
+    readonly_fields = ("public_id", "last_login", "date_joined")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,  # type: ignore[misc]
+        ("AgencyOps", {"fields": ("public_id", "last_agency")}),
+    )
+    raw_id_fields = ("last_agency",)
+
+
+class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+    readonly_fields = ("public_id", "created_at")
+
+
+@admin.register(Agency)
+class AgencyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "slug", "billing_email", "created_at")
+    search_fields = ("name", "slug", "billing_email")
+    readonly_fields = ("public_id", "created_at")
+    inlines = (MembershipInline,)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("user", "agency", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "agency__name", "agency__slug")
+    list_select_related = ("user", "agency")
+    raw_id_fields = ("user", "agency")
+    readonly_fields = ("public_id", "created_at")
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "agency", "timezone", "contact_email", "created_at", "archived_at")
+    list_filter = (("archived_at", admin.EmptyFieldListFilter), "timezone")
+    search_fields = ("name", "website", "contact_email", "agency__name")
+    list_select_related = ("agency",)
+    raw_id_fields = ("agency",)
+    readonly_fields = ("public_id", "created_at", "updated_at")
+    date_hierarchy = "created_at"
+
+
+@admin.register(ClientViewer)
+class ClientViewerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("user", "client", "agency", "created_at")
+    search_fields = ("user__email", "client__name", "agency__name")
+    list_select_related = ("user", "client", "agency")
+    raw_id_fields = ("user", "client", "agency")
+    readonly_fields = ("public_id", "created_at")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("email", "agency", "role", "status", "created_at", "expires_at")
+    list_filter = ("status", "role")
+    search_fields = ("email", "agency__name")
+    list_select_related = ("agency",)
+    raw_id_fields = ("agency", "client", "invited_by", "accepted_by")
+    # The token is the invitation's secret: never shown after it is emailed.
+    exclude = ("token",)
+    readonly_fields = ("public_id", "created_at", "accepted_at", "accepted_by")
