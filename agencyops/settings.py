@@ -32,8 +32,8 @@ def env_str(name: str, default: str = "") -> str:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    raw = env_str(name)
+    if not raw:
         return default
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
@@ -44,8 +44,8 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    raw = env_str(name)
+    if not raw:
         return default
     try:
         return int(raw)
@@ -54,7 +54,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
 # ------------------------------------------------------------------ core

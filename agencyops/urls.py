@@ -17,7 +17,8 @@ urlpatterns = [
     path("accounts/signup/", client_views.signup, name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("agencies/new/", client_views.agency_create, name="agency-create"),
-    path("invitations/<str:token>/", client_views.invitation_accept, name="invitation-accept"),
+    path("invitations/pending/", client_views.invitation_accept, name="invitation-accept"),
+    path("invitations/<str:token>/", client_views.invitation_open, name="invitation-open"),
     path("portal/", include("clients.portal_urls")),
     path("a/<slug:agency_slug>/", include(agency_urlpatterns)),
 ]

@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
+if TYPE_CHECKING:
+    from clients.models import Invitation
+
 # Session key holding the token of the invitation being accepted.
 PENDING_INVITATION = "pending_invitation"
+# allauth's session key for an address proven outside allauth (see stash_verified_email).
+VERIFIED_EMAIL = "account_verified_email"
+
+
+def open_pending_invitation(request: HttpRequest) -> Invitation | None:
+    """Return the invitation held in the session if it can still be accepted."""
+    from clients import services
+
+    invitation = services.find_invitation(request.session.get(PENDING_INVITATION, ""))
+    if invitation is None or not invitation.is_open:
+        return None
+    return invitation
+
+
+def forget_pending_invitation(request: HttpRequest) -> None:
+    request.session.pop(PENDING_INVITATION, None)
+    request.session.pop(VERIFIED_EMAIL, None)
 
 
 class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
     def is_open_for_signup(self, request: HttpRequest) -> bool:
-        if request.session.get(PENDING_INVITATION):
+        # A closed instance still lets an invitee in, but only on an invitation
+        # that can still be accepted.
+        if settings.ACCOUNT_ALLOW_REGISTRATION:
             return True
-        return bool(settings.ACCOUNT_ALLOW_REGISTRATION)
+        return open_pending_invitation(request) is not None
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
-        # "home" sends each kind of login where it belongs (agency, portal, or
-        # a pending invitation), so every path through login ends there.
-        token = request.session.get(PENDING_INVITATION)
-        if token:
-            return reverse("invitation-accept", args=[token])
+        # "home" sends each kind of login where it belongs (agency, portal); a
+        # pending invitation goes back to its acceptance page first.
+        if request.session.get(PENDING_INVITATION):
+            return reverse("invitation-accept")
         return reverse("home")
 
     def get_signup_redirect_url(self, request: HttpRequest) -> str:

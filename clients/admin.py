@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from clients.models import Agency, Client, ClientViewer, Invitation, Membership, User
+
+# Operators log in through allauth, so two-factor and email verification apply
+# to the admin too, not Django's bare password form.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 
 @admin.register(User)
@@ -32,6 +37,7 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(Agency)
 class AgencyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("name", "slug", "billing_email", "created_at")
+    list_filter = ("created_at",)
     search_fields = ("name", "slug", "billing_email")
     readonly_fields = ("public_id", "created_at")
     inlines = (MembershipInline,)
@@ -61,6 +67,7 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(ClientViewer)
 class ClientViewerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("user", "client", "agency", "created_at")
+    list_filter = ("agency",)
     search_fields = ("user__email", "client__name", "agency__name")
     list_select_related = ("user", "client", "agency")
     raw_id_fields = ("user", "client", "agency")
@@ -74,6 +81,12 @@ class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("email", "agency__name")
     list_select_related = ("agency",)
     raw_id_fields = ("agency", "client", "invited_by", "accepted_by")
-    # The token is the invitation's secret: never shown after it is emailed.
-    exclude = ("token",)
+    # Only a hash of the token is stored; it is neither shown nor filterable.
+    exclude = ("token_hash",)
     readonly_fields = ("public_id", "created_at", "accepted_at", "accepted_by")
+
+    def lookup_allowed(self, lookup: str, value: str, request: object = None) -> bool:
+        # Filtering by the hash from the URL would let staff probe for it.
+        if lookup.startswith("token_hash"):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]

@@ -29,7 +29,8 @@ def tenancy(request: HttpRequest) -> dict[str, Any]:
         current: Membership | None = getattr(request, "membership", None)
         if current is not None:
             return current
-        return next((m for m in mine if m.agency_id == user.last_agency_id), None)
+        last = next((m for m in mine if m.agency_id == user.last_agency_id), None)
+        return last or next(iter(mine), None)
 
     def viewer_client() -> Any:
         from clients.tenancy import viewer_for

@@ -96,16 +96,30 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 
+class LogoInput(forms.ClearableFileInput):
+    """A file input that previews the current logo through its tenancy-checked URL."""
+
+    template_name = "clients/widgets/logo_input.html"
+    preview_url = ""
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["preview_url"] = self.preview_url
+        return context
+
+
 class ClientForm(forms.ModelForm[Client]):
+    def __init__(self, *args: Any, logo_url: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast("LogoInput", self.fields["logo"].widget).preview_url = logo_url
+
     class Meta:
         model = Client
         fields = ("name", "website", "timezone", "contact_email", "notes", "logo")
         widgets = {
             "notes": forms.Textarea(attrs={"rows": 4}),
             "timezone": forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
-            "logo": forms.ClearableFileInput(
-                attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}
-            ),
+            "logo": LogoInput(attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}),
         }
 
     def clean_logo(self) -> Any:

@@ -7,6 +7,7 @@ is reachable through a parent, so that scoping is always one indexed filter:
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 import zoneinfo
@@ -203,8 +204,9 @@ class InvitationRole(models.TextChoices):
     VIEWER = "viewer", "Client viewer"
 
 
-def new_invitation_token() -> str:
-    return secrets.token_urlsafe(32)
+def hash_token(raw: str) -> str:
+    """The stored form of an invitation token: only the emailed link holds the token itself."""
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def invitation_expiry() -> datetime:
@@ -218,6 +220,8 @@ class Invitation(models.Model):
         PENDING = "pending", "Pending"
         ACCEPTED = "accepted", "Accepted"
         REVOKED = "revoked", "Revoked"
+        # Set when a new invitation to the same address replaces a lapsed one.
+        EXPIRED = "expired", "Expired"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="invitations")
@@ -227,7 +231,7 @@ class Invitation(models.Model):
     client = models.ForeignKey(
         Client, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
     )
-    token = models.CharField(max_length=64, unique=True, default=new_invitation_token)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -248,6 +252,13 @@ class Invitation(models.Model):
     class Meta:
         ordering: ClassVar[list[str]] = ["-created_at"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "agency",
+                condition=models.Q(status="pending"),
+                name="invitation_one_pending_per_email",
+                violation_error_message="This address already has an open invitation.",
+            ),
             models.CheckConstraint(
                 condition=(
                     models.Q(role=InvitationRole.VIEWER, client__isnull=False)
@@ -259,6 +270,15 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.agency} as {self.role}"
+
+    # The raw token exists only on the instance that issued it, to be emailed.
+    token: str = ""
+
+    def issue_token(self) -> str:
+        """Give the invitation a fresh secret; the old link stops working."""
+        self.token = secrets.token_urlsafe(32)
+        self.token_hash = hash_token(self.token)
+        return self.token
 
     @property
     def is_expired(self) -> bool:

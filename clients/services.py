@@ -6,6 +6,7 @@ Rule violations raise ServiceError with a message fit to show the user.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -25,10 +26,14 @@ from clients.models import (
     InvitationRole,
     Membership,
     Role,
+    hash_token,
+    invitation_expiry,
 )
 
 if TYPE_CHECKING:
     from clients.models import User
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -79,15 +84,32 @@ def _owner_count(agency: Agency) -> int:
     return Membership.objects.for_agency(agency).filter(role=Role.OWNER).count()
 
 
+def _lock_owners_and_actor(agency: Agency, by: Membership) -> Membership:
+    """Lock the agency's owner rows and re-read the actor's role under the lock.
+
+    Two owners demoting each other at once, or an owner acting while being
+    demoted, then serialize: the second sees the first's change.
+    """
+    locked = Membership.objects.for_agency(agency).select_for_update()
+    list(locked.filter(role=Role.OWNER))
+    actor = locked.filter(pk=by.pk).first()
+    if actor is None or not actor.has_role(Role.OWNER):
+        raise ServiceError("Only owners can change roles or remove members.")
+    return actor
+
+
+def _revoke_invitations_sent_by(membership: Membership) -> None:
+    """Invitations sent by someone who lost the right to invite stop working."""
+    Invitation.objects.for_agency(membership.agency).filter(
+        invited_by=membership.user_id, status=Invitation.Status.PENDING
+    ).update(status=Invitation.Status.REVOKED)
+
+
 @transaction.atomic
 def change_role(membership: Membership, role: Role, by: Membership) -> Membership:
     """Give a member another role. Only owners do this; an agency keeps an owner."""
-    if not by.has_role(Role.OWNER):
-        raise ServiceError("Only owners can change roles.")
-    # Lock the agency's owner rows so two demotions cannot both pass the check.
-    list(
-        Membership.objects.for_agency(membership.agency).filter(role=Role.OWNER).select_for_update()
-    )
+    _lock_owners_and_actor(membership.agency, by)
+    membership.refresh_from_db(fields=["role"])
     if (
         membership.role == Role.OWNER
         and role != Role.OWNER
@@ -96,19 +118,19 @@ def change_role(membership: Membership, role: Role, by: Membership) -> Membershi
         raise ServiceError("An agency needs at least one owner. Make someone else an owner first.")
     membership.role = role
     membership.save(update_fields=["role"])
+    if not membership.has_role(Role.ADMIN):
+        _revoke_invitations_sent_by(membership)
     return membership
 
 
 @transaction.atomic
 def remove_member(membership: Membership, by: Membership) -> None:
     """Remove someone from the agency (owners only; never the last owner)."""
-    if not by.has_role(Role.OWNER):
-        raise ServiceError("Only owners can remove members.")
-    list(
-        Membership.objects.for_agency(membership.agency).filter(role=Role.OWNER).select_for_update()
-    )
+    _lock_owners_and_actor(membership.agency, by)
+    membership.refresh_from_db(fields=["role"])
     if membership.role == Role.OWNER and _owner_count(membership.agency) == 1:
         raise ServiceError("An agency needs at least one owner. Make someone else an owner first.")
+    _revoke_invitations_sent_by(membership)
     user = membership.user
     membership.delete()
     if user.last_agency_id == membership.agency_id:
@@ -119,6 +141,7 @@ def remove_member(membership: Membership, by: Membership) -> None:
 # ------------------------------------------------------------------ invitations
 
 
+@transaction.atomic
 def invite(
     agency: Agency,
     by: Membership,
@@ -126,7 +149,11 @@ def invite(
     role: str,
     client: Client | None = None,
 ) -> Invitation:
-    """Invite `email` to the agency with `role` (or as viewer of `client`) and email them."""
+    """Invite `email` to the agency with `role` (or as viewer of `client`) and email them.
+
+    The email is sent inside the transaction: if it cannot be sent, no
+    invitation is saved and the ServiceError says so.
+    """
     email = email.strip().lower()
     if not by.has_role(Role.ADMIN):
         raise ServiceError("Only owners and admins can invite people.")
@@ -145,37 +172,65 @@ def invite(
         raise ServiceError(f"{email} is already a member of {agency.name}.")
     if ClientViewer.objects.for_agency(agency).filter(user__email__iexact=email).exists():
         raise ServiceError(f"{email} already has a client viewer login here.")
-    open_invites = Invitation.objects.for_agency(agency).filter(
-        email__iexact=email, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+    pending = Invitation.objects.for_agency(agency).filter(
+        email__iexact=email, status=Invitation.Status.PENDING
     )
-    if open_invites.exists():
+    # A lapsed invitation makes way for the new one (one pending per address).
+    pending.filter(expires_at__lte=timezone.now()).update(status=Invitation.Status.EXPIRED)
+    invitation = Invitation(
+        agency=agency, email=email, role=role, client=client, invited_by=by.user
+    )
+    invitation.issue_token()
+    try:
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError:
         raise ServiceError(
-            f"{email} already has an open invitation. Revoke it first to send a new one."
-        )
-    with transaction.atomic():
-        invitation = Invitation.objects.create(
-            agency=agency, email=email, role=role, client=client, invited_by=by.user
-        )
-        transaction.on_commit(lambda: send_invitation_email(invitation))
+            f"{email} already has an open invitation. Resend or revoke it instead."
+        ) from None
+    send_invitation_email(invitation)
     return invitation
 
 
+@transaction.atomic
+def resend_invitation(invitation: Invitation, by: Membership) -> Invitation:
+    """Email a pending invitation again with a new link and a fresh expiry."""
+    if not by.has_role(Role.ADMIN):
+        raise ServiceError("Only owners and admins can resend invitations.")
+    locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
+    if locked is None or locked.status != Invitation.Status.PENDING:
+        raise ServiceError("This invitation was already used or revoked.")
+    locked.issue_token()
+    locked.expires_at = invitation_expiry()
+    locked.save(update_fields=["token_hash", "expires_at"])
+    send_invitation_email(locked)
+    return locked
+
+
 def invitation_url(invitation: Invitation) -> str:
-    return settings.SITE_URL + reverse("invitation-accept", args=[invitation.token])
+    return settings.SITE_URL + reverse("invitation-open", args=[invitation.token])
 
 
 def send_invitation_email(invitation: Invitation) -> None:
+    """Send the invitation; raise ServiceError (rolling back the caller) if mail fails."""
     context: dict[str, Any] = {
         "invitation": invitation,
         "url": invitation_url(invitation),
         "inviter": invitation.invited_by,
     }
-    send_mail(
-        subject=f"[AgencyOps] You are invited to {invitation.agency.name}",
-        message=render_to_string("emails/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    try:
+        send_mail(
+            subject=f"[AgencyOps] You are invited to {invitation.agency.name}",
+            message=render_to_string("emails/invitation.txt", context),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except OSError as exc:
+        logger.warning("Invitation email to agency %s failed: %s", invitation.agency_id, exc)
+        raise ServiceError(
+            "The invitation email could not be sent, so no invitation was saved. "
+            "Check the email settings or try again in a moment."
+        ) from exc
 
 
 @transaction.atomic
@@ -191,13 +246,27 @@ def revoke_invitation(invitation: Invitation, by: Membership) -> Invitation:
     return invitation
 
 
+def find_invitation(token: str) -> Invitation | None:
+    """Return the invitation whose emailed link carries `token`, if any."""
+    if not token:
+        return None
+    invitation = (
+        Invitation.objects.select_related("agency", "client", "invited_by")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+    if invitation is not None:
+        invitation.token = token  # the caller holds it already; accepting needs it
+    return invitation
+
+
 def check_invitation_open(invitation: Invitation) -> None:
     """Raise ServiceError saying why `invitation` can no longer be accepted."""
     if invitation.status == Invitation.Status.ACCEPTED:
         raise ServiceError("This invitation has already been used.")
     if invitation.status == Invitation.Status.REVOKED:
         raise ServiceError("This invitation was revoked. Ask the agency for a new one.")
-    if invitation.is_expired:
+    if invitation.status == Invitation.Status.EXPIRED or invitation.is_expired:
         raise ServiceError("This invitation has expired. Ask the agency for a new one.")
 
 
@@ -207,7 +276,7 @@ def accept_invitation(token: str, user: User) -> Membership | ClientViewer:
     invitation = (
         Invitation.objects.select_for_update(of=("self",))
         .select_related("agency", "client")
-        .filter(token=token)
+        .filter(token_hash=hash_token(token))
         .first()
     )
     if invitation is None:

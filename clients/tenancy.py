@@ -73,8 +73,11 @@ class AgencyMiddleware:
             return None
         if not request.user.is_authenticated:
             if getattr(request, "htmx", False):
-                # A polling fragment must not be swapped for a login page.
-                return HttpResponseForbidden("Log in again to continue.")
+                # A fragment request must not swap a login page into the page:
+                # answer 403 and tell htmx to load the login page instead.
+                response = HttpResponseForbidden("Log in again to continue.")
+                response["HX-Redirect"] = f"{reverse('account_login')}?next={request.path}"
+                return response
             return redirect_to_login(request.get_full_path(), reverse("account_login"))
         membership = (
             Membership.objects.select_related("agency")

@@ -38,5 +38,10 @@ agency_urlpatterns: list[URLPattern | URLResolver] = [
         agency.invitation_revoke,
         name="invitation-revoke",
     ),
+    path(
+        "invitations/<uuid:invitation_id>/resend/",
+        agency.invitation_resend,
+        name="invitation-resend",
+    ),
     path("viewers/<uuid:viewer_id>/remove/", clients.viewer_remove, name="viewer-remove"),
 ]

@@ -63,9 +63,18 @@ class ClientViewerFactory(factory.django.DjangoModelFactory):
 
 
 class InvitationFactory(factory.django.DjangoModelFactory):
+    """An invitation whose raw token stays readable as `.token`, as when just issued."""
+
     class Meta:
         model = Invitation
 
     agency = factory.SubFactory(AgencyFactory)
     email = factory.Sequence(lambda n: f"invitee{n}@example.test")
     role = Role.MEMBER
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        invitation = model_class(*args, **kwargs)
+        invitation.issue_token()
+        invitation.save()
+        return invitation

@@ -117,6 +117,15 @@ def member_invite(request: AgencyRequest, agency_slug: str) -> HttpResponse:
     )
 
 
+def _back_to_invitation_list(request: AgencyRequest, invitation: Invitation) -> HttpResponse:
+    """Redirect to the page that lists `invitation`: its client's page, or the team page."""
+    if invitation.client is not None:
+        return redirect(
+            "client-detail", agency_slug=request.agency.slug, client_id=invitation.client.public_id
+        )
+    return redirect("members", agency_slug=request.agency.slug)
+
+
 @role_required(Role.ADMIN)
 @require_POST
 def invitation_revoke(
@@ -129,11 +138,25 @@ def invitation_revoke(
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Invitation to {invitation.email} revoked.")
-    if invitation.client is not None:
-        return redirect(
-            "client-detail", agency_slug=request.agency.slug, client_id=invitation.client.public_id
+    return _back_to_invitation_list(request, invitation)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def invitation_resend(
+    request: AgencyRequest, agency_slug: str, invitation_id: UUID
+) -> HttpResponse:
+    invitation = get_for_agency_or_404(Invitation, request.agency, public_id=invitation_id)
+    try:
+        invitation = services.resend_invitation(invitation, request.membership)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Invitation sent again to {invitation.email}; the earlier link no longer works.",
         )
-    return redirect("members", agency_slug=request.agency.slug)
+    return _back_to_invitation_list(request, invitation)
 
 
 @role_required(Role.OWNER)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -85,9 +86,16 @@ def client_detail(request: AgencyRequest, agency_slug: str, client_id: UUID) -> 
 @require_http_methods(["GET", "POST"])
 def client_edit(request: AgencyRequest, agency_slug: str, client_id: UUID) -> HttpResponse:
     client = get_for_agency_or_404(Client, request.agency, public_id=client_id)
-    form = ClientForm(request.POST or None, request.FILES or None, instance=client)
+    logo_url = (
+        reverse("client-logo", args=[request.agency.slug, client.public_id]) if client.logo else ""
+    )
+    form = ClientForm(
+        request.POST or None, request.FILES or None, instance=client, logo_url=logo_url
+    )
     if request.method == "POST" and form.is_valid():
-        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        # The form has already put each value on the instance in model form
+        # (a cleared logo is "" there, False in cleaned_data).
+        changed = {name: getattr(form.instance, name) for name in form.changed_data}
         try:
             services.update_client(client, **changed)
         except ValidationError as exc:

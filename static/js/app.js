@@ -4,14 +4,24 @@
 
   var TOAST_MS = 6000;
 
-  function dismissLater(toast) {
+  // Errors stay until dismissed; other toasts fade after a few seconds, but
+  // not while the pointer or keyboard focus is on them.
+  function arm(toast) {
     var close = document.createElement("button");
     close.type = "button";
     close.setAttribute("aria-label", "Dismiss");
-    close.textContent = "×";
+    close.textContent = "\u00d7";
     close.addEventListener("click", function () { toast.remove(); });
     toast.appendChild(close);
-    window.setTimeout(function () { toast.remove(); }, TOAST_MS);
+    if (toast.classList.contains("toast-error")) return;
+    var timer = null;
+    function start() { timer = window.setTimeout(function () { toast.remove(); }, TOAST_MS); }
+    function stop() { window.clearTimeout(timer); }
+    toast.addEventListener("mouseenter", stop);
+    toast.addEventListener("focusin", stop);
+    toast.addEventListener("mouseleave", start);
+    toast.addEventListener("focusout", start);
+    start();
   }
 
   function showToast(text, level) {
@@ -19,22 +29,34 @@
     if (!box) return;
     var toast = document.createElement("div");
     toast.className = "toast toast-" + (level || "info");
-    toast.setAttribute("role", "status");
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
     var span = document.createElement("span");
     span.textContent = text;
     toast.appendChild(span);
     box.appendChild(toast);
-    dismissLater(toast);
+    arm(toast);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("#toasts .toast").forEach(dismissLater);
+    document.querySelectorAll("#toasts .toast").forEach(arm);
   });
 
-  // Messages queued during an htmx request arrive as an HX-Trigger event.
-  // htmx dispatches it on the element that made the request; it bubbles here.
+  // Messages queued during an htmx request arrive as an HX-Trigger event,
+  // dispatched on the element that made the request; it bubbles here.
   document.addEventListener("messages", function (event) {
     (event.detail.items || []).forEach(function (m) { showToast(m.message, m.level); });
+  });
+
+  // htmx does not swap error responses: say so instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var text = status === 403 ? "You are not allowed to do that, or your session ended. Reload the page."
+      : status === 404 ? "That item no longer exists. Reload the page."
+      : "Something went wrong (" + status + "). Nothing was changed; reload the page and try again.";
+    showToast(text, "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showToast("The server could not be reached. Check your connection and try again.", "error");
   });
 
   // Close the agency switcher when clicking elsewhere.

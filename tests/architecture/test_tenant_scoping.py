@@ -17,9 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {
     # The user's own memberships across agencies, to pick where to land.
     ("clients/views/accounts.py", "home"),
-    # An invitation is found by its secret token before anyone is a member.
-    ("clients/views/accounts.py", "_pending_invitation"),
-    ("clients/views/accounts.py", "invitation_accept"),
 }
 
 

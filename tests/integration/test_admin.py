@@ -57,3 +57,10 @@ def test_the_client_changelist_filters_archived(client, agency_a):
     response = client.get("/admin/clients/client/", {"archived_at__isnull": "True"})
 
     assert b"Live Co" in response.content
+
+
+def test_admin_login_goes_through_allauth_so_two_factor_applies(client):
+    response = client.get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")

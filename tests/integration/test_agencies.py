@@ -82,3 +82,14 @@ def test_only_owners_reach_settings(client, request, persona):
 
     assert response.status_code == 403
     assert b"needs the Owner role" in response.content
+
+
+def test_an_invite_only_install_refuses_new_agencies_to_non_staff(client, alice, settings):
+    settings.ACCOUNT_ALLOW_REGISTRATION = False
+    client.force_login(alice)
+
+    response = client.post("/agencies/new/", {"name": "Side Shop", "slug": ""})
+
+    assert response.status_code == 403
+    assert b"invite-only" in response.content
+    assert not Agency.objects.filter(name="Side Shop").exists()

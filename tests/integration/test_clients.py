@@ -241,3 +241,22 @@ def test_a_large_logo_is_refused(client, ada):
 
     assert b"at most 1 MB" in response.content
     assert not Client.objects.exists()
+
+
+def test_a_logo_can_be_removed(client, ada, client_a):
+    client.force_login(ada)
+    logo = SimpleUploadedFile("logo.png", png_bytes(), content_type="image/png")
+    client.post(
+        f"{LIST}{client_a.public_id}/edit/", {**client_data(name="Acme Bakery"), "logo": logo}
+    )
+    edit_page = client.get(f"{LIST}{client_a.public_id}/edit/")
+    assert f'src="{LIST}{client_a.public_id}/logo"'.encode() in edit_page.content
+
+    response = client.post(
+        f"{LIST}{client_a.public_id}/edit/", {**client_data(name="Acme Bakery"), "logo-clear": "on"}
+    )
+
+    assert response.status_code == 302
+    client_a.refresh_from_db()
+    assert not client_a.logo
+    assert client.get(f"{LIST}{client_a.public_id}/logo").status_code == 404

@@ -140,9 +140,11 @@ def test_demo_starts_serves_the_demo_agency_and_stops_everything(tmp_path):
     try:
         banner = read_until(proc, r"Press Ctrl-C")
         assert f"http://127.0.0.1:{port}/" in banner
+        # The banner waits for the worker (with embedded beat) as well as the web server.
+        assert re.search(r"celery@\S+ ready", banner)
+        assert "beat: Starting" in banner
         email = re.search(r"(\S+@northwind\.test)\s+owner", banner).group(1)
         password = re.search(r"password: (\S+)\)", banner).group(1)
-        read_until(proc, r"celery@\S+ ready")
 
         opener = log_in(f"http://127.0.0.1:{port}", email, password)
         dashboard = opener.open(f"http://127.0.0.1:{port}/").read().decode()

@@ -4,6 +4,7 @@ Invitations are accepted once, expire, and can be revoked."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from clients.models import Agency, ClientViewer, Invitation, Membership, Role, User
+from clients.models import Agency, ClientViewer, Invitation, Membership, Role, User, hash_token
 from tests.factories import PASSWORD, InvitationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,17 +20,24 @@ pytestmark = pytest.mark.django_db
 INVITE = "/a/agency-a/members/invite/"
 
 
+PENDING = "/invitations/pending/"
+
+
 def accept_url(invitation):
+    """The link in the invitation email."""
     return f"/invitations/{invitation.token}/"
 
 
-def test_an_owner_invites_by_email_and_the_email_has_the_link(
-    client, alice, django_capture_on_commit_callbacks
-):
+def accept(client, invitation):
+    """Open the emailed link, then press Accept."""
+    client.get(accept_url(invitation))
+    return client.post(PENDING)
+
+
+def test_an_owner_invites_by_email_and_the_email_has_the_link(client, alice):
     client.force_login(alice)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(INVITE, {"email": "New.Person@X.test", "role": "admin"})
+    response = client.post(INVITE, {"email": "New.Person@X.test", "role": "admin"})
 
     assert response.status_code == 302
     invitation = Invitation.objects.get()
@@ -39,7 +47,11 @@ def test_an_owner_invites_by_email_and_the_email_has_the_link(
         alice,
     )
     assert mail.outbox[0].to == ["new.person@x.test"]
-    assert accept_url(invitation) in mail.outbox[0].body
+    link = re.search(r"https?://\S+/invitations/(\S+)/", mail.outbox[0].body)
+    assert link
+    # Only a hash is stored; the link's token opens this very invitation.
+    assert link.group(1) not in invitation.token_hash
+    assert invitation.token_hash == hash_token(link.group(1))
     assert "Agency A" in mail.outbox[0].subject
 
 
@@ -113,9 +125,9 @@ def test_a_logged_in_invitee_accepts_and_joins_with_the_role(client, agency_a):
     zed = UserFactory(email="zed@x.test")
     client.force_login(zed)
 
-    page = client.get(accept_url(invitation))
+    page = client.get(accept_url(invitation), follow=True)
     assert b"Accept invitation" in page.content
-    response = client.post(accept_url(invitation))
+    response = accept(client, invitation)
 
     assert response.status_code == 302
     assert Membership.objects.get(user=zed, agency=agency_a).role == Role.ADMIN
@@ -175,8 +187,8 @@ def test_an_existing_user_logs_in_from_the_invitation_and_accepts(client, agency
 
     response = client.post("/accounts/login/", {"login": "zed@x.test", "password": PASSWORD})
 
-    assert response["Location"] == accept_url(invitation)
-    client.post(accept_url(invitation))
+    assert response["Location"] == PENDING
+    accept(client, invitation)
     assert Membership.objects.filter(user__email="zed@x.test", agency=agency_a).exists()
 
 
@@ -184,7 +196,7 @@ def test_the_wrong_logged_in_user_cannot_accept(client, agency_a, carol):
     invitation = InvitationFactory(agency=agency_a, email="zed@x.test")
     client.force_login(carol)
 
-    response = client.post(accept_url(invitation))
+    response = accept(client, invitation)
 
     assert response.status_code == 400
     assert b"This invitation is for zed@x.test" in response.content
@@ -195,9 +207,9 @@ def test_a_used_invitation_cannot_be_used_again(client, agency_a):
     invitation = InvitationFactory(agency=agency_a, email="zed@x.test")
     zed = UserFactory(email="zed@x.test")
     client.force_login(zed)
-    client.post(accept_url(invitation))
+    accept(client, invitation)
 
-    response = client.post(accept_url(invitation))
+    response = accept(client, invitation)
 
     assert response.status_code == 410
     assert b"already been used" in response.content
@@ -210,7 +222,7 @@ def test_an_expired_invitation_is_refused(client, agency_a):
     client.force_login(zed)
 
     with time_machine.travel(timezone.now() + timedelta(days=8)):
-        response = client.post(accept_url(invitation))
+        response = accept(client, invitation)
 
     assert response.status_code == 410
     assert b"expired" in response.content
@@ -233,7 +245,7 @@ def test_an_admin_revokes_and_the_link_stops_working(client, ada, agency_a):
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.REVOKED
     client.logout()
-    response = client.get(accept_url(invitation))
+    response = client.get(accept_url(invitation), follow=True)
     assert response.status_code == 410
     assert b"revoked" in response.content
 
@@ -254,7 +266,7 @@ def test_a_client_viewer_login_cannot_become_staff(client, agency_a, client_a):
     invitation = InvitationFactory(agency=agency_a, email="v@x.test")
     client.force_login(viewer.user)
 
-    response = client.post(accept_url(invitation))
+    response = accept(client, invitation)
 
     assert response.status_code == 403
     assert b"Client viewer logins are read-only" in response.content
@@ -271,3 +283,23 @@ def test_the_members_page_lists_open_invitations_with_expiry(client, alice, agen
 
     assert b"zed@x.test" in response.content
     assert b"Expired" in response.content
+
+
+def test_a_signup_whose_invitation_dies_meanwhile_leaves_nothing_behind(client, agency_a, alice):
+    invitation = InvitationFactory(agency=agency_a, email="newbie@x.test")
+    client.get(accept_url(invitation))
+    # Revoked by an admin while the invitee fills in the form.
+    Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.REVOKED)
+
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "email": "newbie@x.test",
+            "password1": "a-long-unusual-passphrase",
+            "password2": "a-long-unusual-passphrase",
+        },
+    )
+
+    assert response.status_code == 200
+    assert not User.objects.filter(email="newbie@x.test").exists()
+    assert Membership.objects.filter(agency=agency_a).count() == 1

@@ -98,3 +98,11 @@ def test_an_anonymous_htmx_request_gets_403_not_a_login_page(client):
     response = client.get("/a/somewhere/clients/", headers={"HX-Request": "true"})
 
     assert response.status_code == 403
+
+
+def test_an_anonymous_htmx_request_is_told_where_to_log_in(client):
+    AgencyFactory(slug="somewhere")
+
+    response = client.get("/a/somewhere/clients/", headers={"HX-Request": "true"})
+
+    assert response["HX-Redirect"] == "/accounts/login/?next=/a/somewhere/clients/"

@@ -48,3 +48,16 @@ def test_env_str_reads_a_secret_from_a_file(monkeypatch, tmp_path):
     monkeypatch.setenv("API_KEY_FILE", str(secret))
 
     assert env_str("API_KEY") == "from-a-file"
+
+
+def test_every_helper_reads_a_file_variant(monkeypatch, tmp_path):
+    (tmp_path / "flag").write_text("false\n")
+    (tmp_path / "n").write_text("42\n")
+    (tmp_path / "hosts").write_text("a.test,b.test\n")
+    monkeypatch.setenv("FLAG_FILE", str(tmp_path / "flag"))
+    monkeypatch.setenv("N_FILE", str(tmp_path / "n"))
+    monkeypatch.setenv("HOSTS_FILE", str(tmp_path / "hosts"))
+
+    assert env_bool("FLAG", True) is False
+    assert env_int("N", 1) == 42
+    assert env_list("HOSTS", "") == ["a.test", "b.test"]

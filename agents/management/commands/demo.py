@@ -8,6 +8,7 @@ stray process is left holding the port or the broker folder.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,10 +38,17 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _pump(stream: IO[bytes], prefix: str) -> None:
+WORKER_READY = re.compile(r"celery@\S+ ready\.")
+
+
+def _pump(stream: IO[bytes], prefix: str, ready: threading.Event | None = None) -> None:
+    """Copy a child's output to ours with a prefix; set `ready` when the worker says so."""
     for raw in iter(stream.readline, b""):
-        sys.stdout.write(f"{prefix} {raw.decode(errors='replace')}")
+        line = raw.decode(errors="replace")
+        sys.stdout.write(f"{prefix} {line}")
         sys.stdout.flush()
+        if ready is not None and WORKER_READY.search(line):
+            ready.set()
 
 
 class Command(BaseCommand):
@@ -81,6 +89,7 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("SITE_URL", f"http://{host}:{port}")
         children: dict[str, subprocess.Popen[bytes]] = {}
+        worker_ready = threading.Event()
         try:
             for name, argv in commands.items():
                 proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
@@ -93,8 +102,11 @@ class Command(BaseCommand):
                 )
                 children[name] = proc
                 stream = cast("IO[bytes]", proc.stdout)  # set by stdout=PIPE
-                threading.Thread(target=_pump, args=(stream, f"[{name}]"), daemon=True).start()
-            self._wait_until_up(host, port, children)
+                ready = worker_ready if name == "worker" else None
+                threading.Thread(
+                    target=_pump, args=(stream, f"[{name}]", ready), daemon=True
+                ).start()
+            self._wait_until_up(host, port, children, worker_ready)
             self._banner(host, port)
             self._supervise(children)
         except KeyboardInterrupt:
@@ -103,10 +115,16 @@ class Command(BaseCommand):
             self._stop(children)
 
     def _wait_until_up(
-        self, host: str, port: int, children: dict[str, subprocess.Popen[bytes]]
+        self,
+        host: str,
+        port: int,
+        children: dict[str, subprocess.Popen[bytes]],
+        worker_ready: threading.Event,
     ) -> None:
+        """Return once the web server answers and the worker has said it is ready."""
         url = f"http://{host}:{port}/healthz"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
+        web_up = False
         while time.monotonic() < deadline:
             for name, proc in children.items():
                 if proc.poll() is not None:
@@ -114,13 +132,17 @@ class Command(BaseCommand):
                         f"The {name.strip()} process exited during start-up "
                         f"(code {proc.returncode}). See its output above."
                     )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise CommandError(f"The web server did not answer on {url} within 60 seconds.")
+            if not web_up:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        web_up = response.status == 200
+                except OSError:
+                    pass
+            if web_up and worker_ready.is_set():
+                return
+            time.sleep(0.3)
+        what = "the web server" if not web_up else "the worker"
+        raise CommandError(f"Start-up took over 90 seconds: {what} is not ready. See above.")
 
     def _banner(self, host: str, port: int) -> None:
         width = max(len(login.email) for login in DEMO_LOGINS)
