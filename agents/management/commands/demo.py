@@ -59,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # A shell that starts us in the background leaves SIGINT ignored, and
+        # Python keeps it so; Ctrl-C must stop the demo however it was started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         host, port = options["host"], options["port"]
         if not _port_is_free(host, port):
             raise CommandError(
