@@ -1,0 +1,132 @@
+"""The model client: the only module that imports `anthropic`.
+
+The engine talks to a ModelClient. AnthropicModelClient drives the official
+SDK with its own retries off (the engine retries, so each retry is an event
+on the run's trace), streams the reply so the run page can show progress, and
+maps the SDK's errors onto TransientModelError or PermanentModelError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anthropic
+
+from agents.engine.errors import PermanentModelError, TransientModelError
+from agents.engine.types import ToolSpec, Usage
+
+# Statuses worth retrying: timeout, conflict, rate limit, server errors, overloaded.
+TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    model: str
+    system: str
+    messages: list[dict[str, Any]]
+    tools: tuple[ToolSpec, ...]
+    max_tokens: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ModelTurn:
+    """The assistant's reply: content blocks in the API's own shape."""
+
+    content: list[dict[str, Any]]
+    stop_reason: str
+    usage: Usage
+    request_id: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(b["text"] for b in self.content if b["type"] == "text")
+
+    @property
+    def tool_uses(self) -> list[dict[str, Any]]:
+        return [b for b in self.content if b["type"] == "tool_use"]
+
+
+class ModelClient(Protocol):
+    def complete(
+        self, request: ModelRequest, on_text: Callable[[str], None] | None = None
+    ) -> ModelTurn:
+        """Send one request; call `on_text` with text as it streams in."""
+        ...
+
+
+def _cached_system(system: str) -> list[dict[str, Any]]:
+    # The system prompt is the stable prefix of every call in a run: cache it.
+    return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+
+
+def _tool_params(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+        for t in tools
+    ]
+    if params:
+        # A breakpoint on the last tool caches the whole tool list with the system.
+        params[-1]["cache_control"] = {"type": "ephemeral"}
+    return params
+
+
+def _retry_after(headers: Any) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name) if headers is not None else None
+        if raw:
+            try:
+                return float(raw) * scale
+            except ValueError:
+                continue
+    return None
+
+
+class AnthropicModelClient:
+    """ModelClient over the official SDK; base_url points it at Anthropic or the simulator."""
+
+    def __init__(self, api_key: str, base_url: str | None = None) -> None:
+        self._client = anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0)
+
+    def complete(
+        self, request: ModelRequest, on_text: Callable[[str], None] | None = None
+    ) -> ModelTurn:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "system": _cached_system(request.system),
+            "messages": request.messages,
+        }
+        if request.tools:
+            params["tools"] = _tool_params(request.tools)
+        try:
+            with self._client.messages.stream(**params, timeout=request.timeout) as stream:
+                if on_text is not None:
+                    for chunk in stream.text_stream:
+                        on_text(chunk)
+                message = stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            detail = f"{exc.status_code} {type(exc).__name__}: {exc.message}"
+            if exc.status_code in TRANSIENT_STATUSES:
+                raise TransientModelError(
+                    detail, exc.status_code, _retry_after(exc.response.headers)
+                ) from exc
+            raise PermanentModelError(detail, exc.status_code) from exc
+        except anthropic.APITimeoutError as exc:
+            raise TransientModelError(f"timed out after {request.timeout:.0f} s") from exc
+        except anthropic.APIConnectionError as exc:
+            raise TransientModelError(f"connection failed: {exc}") from exc
+        usage = message.usage
+        return ModelTurn(
+            content=[block.model_dump(exclude_none=True) for block in message.content],
+            stop_reason=message.stop_reason or "end_turn",
+            usage=Usage(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                cache_read_tokens=usage.cache_read_input_tokens or 0,
+            ),
+            request_id=getattr(message, "_request_id", None) or "",
+        )
