@@ -244,6 +244,13 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# ------------------------------------------------------------------ model endpoint
+# With no API key, runs go to the simulated Messages API (`make demo` starts it);
+# with ANTHROPIC_API_KEY set they go to Anthropic, or to ANTHROPIC_BASE_URL if set.
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8765").rstrip("/")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL") or ("" if ANTHROPIC_API_KEY else SIMULATOR_URL)
+
 # ------------------------------------------------------------------ celery
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -1,1 +1,195 @@
-"""Agent, AgentVersion, Run and the rest of the run model live here (issue 3)."""
+"""Agents and their runs: definitions, immutable versions, runs, their traces, prices.
+
+Every row carries `agency` (see clients/models.py), so views scope with
+`Model.objects.for_agency(agency)`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import ClassVar
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.timezone import now
+
+from clients.models import Agency, AgencyQuerySet, Client
+
+
+class ModelPrice(models.Model):
+    """List price of a model in USD per million tokens; operators edit it in the admin."""
+
+    model = models.CharField(max_length=100, unique=True)
+    label = models.CharField(max_length=100)
+    input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    cache_write_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    cache_read_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    active = models.BooleanField(default=True, help_text="Offered when agents are set up.")
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Agent(models.Model):
+    """One recurring job for one client."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="agents")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=120)
+    instructions = models.TextField(help_text="What the agent does on each run, in plain words.")
+    model = models.ForeignKey(ModelPrice, on_delete=models.PROTECT, related_name="+")
+    max_runtime_seconds = models.PositiveIntegerField(
+        default=900, validators=[MinValueValidator(10)], help_text="A run is stopped after this."
+    )
+    budget_usd = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Per run. Empty means no limit.",
+    )
+    retry_attempts = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1)], help_text="Model calls tried at most."
+    )
+    retry_backoff_seconds = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal(2), help_text="First wait; it doubles."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[AgencyQuerySet[Agent]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client})"
+
+
+class AgentVersion(models.Model):
+    """An immutable snapshot of an agent's definition; every run records the one it ran."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_at = models.DateTimeField(default=now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects: ClassVar[AgencyQuerySet[AgentVersion]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["agent", "-number"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["agent", "number"], name="agent_version_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} v{self.number}"
+
+
+class Run(models.Model):
+    """One execution of an agent."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        TIMED_OUT = "timed_out", "Timed out"
+        CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Run now"
+        WEBHOOK = "webhook", "Webhook"
+        ORCHESTRATOR = "orchestrator", "Orchestrator"
+
+    FINISHED = frozenset(
+        {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.SKIPPED}
+    )
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="runs")
+    trigger = models.CharField(max_length=12, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    input = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(default=now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+
+    objects: ClassVar[AgencyQuerySet[Run]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-queued_at"]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["agent", "-queued_at"], name="run_agent_recent_idx"),
+            models.Index(fields=["status", "queued_at"], name="run_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} run {self.public_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or now()
+        return (end - self.started_at).total_seconds()
+
+
+class RunEvent(models.Model):
+    """Append-only trace of a run: model calls, tool calls, retries, errors."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=now)
+
+    objects: ClassVar[AgencyQuerySet[RunEvent]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["run", "seq"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["run", "seq"], name="run_event_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.seq}"

@@ -44,4 +44,5 @@ agency_urlpatterns: list[URLPattern | URLResolver] = [
         name="invitation-resend",
     ),
     path("viewers/<uuid:viewer_id>/remove/", clients.viewer_remove, name="viewer-remove"),
+    path("", include("agents.urls")),
 ]

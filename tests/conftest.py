@@ -4,7 +4,11 @@ carol owns agency B and must never see anything of A."""
 from __future__ import annotations
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import connections
 
+from agencyops.celery import app
+from agents.simulator import Simulator, SimulatorConfig
 from clients.models import Role
 from tests.factories import AgencyFactory, ClientFactory, MembershipFactory, UserFactory
 
@@ -61,3 +65,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
         elif "/tests/browser/" in path:
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+def simulator(settings):
+    """The simulated Messages API on a free port, with the app pointed at it."""
+    with Simulator(SimulatorConfig(seed=11, retry_after=0.01)) as sim:
+        settings.SIMULATOR_URL = sim.url
+        settings.ANTHROPIC_BASE_URL = sim.url
+        settings.ANTHROPIC_API_KEY = ""
+        yield sim
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """A real Celery worker on the test broker (Redis), in a thread of this process."""
+    assert not app.conf.task_always_eager
+    app.control.purge()
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+    ):
+        yield
+    connections.close_all()

@@ -62,6 +62,34 @@ class ClientViewerFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
 
 
+def make_agent(client, name="SEO audit", instructions="Audit the site for SEO problems.", **fields):
+    """An agent saved through the service, so it has its first version."""
+    from agents import services
+    from agents.models import Agent, ModelPrice
+    from agents.prices import ensure_default_prices
+
+    # Transactional tests flush the table the data migration filled.
+    ensure_default_prices()
+    agent = Agent(
+        agency=client.agency,
+        client=client,
+        name=name,
+        instructions=instructions,
+        model=ModelPrice.objects.get(model="claude-sonnet-4-6"),
+        **fields,
+    )
+    return services.save_agent(agent, None)
+
+
+def make_run(agent, **fields):
+    from agents.models import Run
+
+    version = agent.versions.order_by("-number").first()
+    return Run.objects.create(
+        agency=agent.agency, agent=agent, version=version, trigger="manual", **fields
+    )
+
+
 class InvitationFactory(factory.django.DjangoModelFactory):
     """An invitation whose raw token stays readable as `.token`, as when just issued."""
 

@@ -49,6 +49,8 @@ def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
         for k, v in os.environ.items()
         if not k.startswith(
             (
+                "ANTHROPIC_",
+                "SIMULATOR_URL",
                 "DATABASE_URL",
                 "CELERY_",
                 "DJANGO_SETTINGS",
@@ -60,7 +62,11 @@ def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
             )
         )
     }
-    env |= {"AGENCYOPS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    env |= {
+        "AGENCYOPS_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+        "SIMULATOR_URL": f"http://127.0.0.1:{free_port()}",
+    }
     return subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", str(port)],
         cwd=ROOT,
@@ -153,11 +159,31 @@ def test_demo_starts_serves_the_demo_agency_and_stops_everything(tmp_path):
         assert "Acme Bakery" in clients
         assert "Kiwi Cycles" in clients
         assert (tmp_path / "agencyops.sqlite3-wal").exists()  # WAL mode is on
+
+        # Run now on a demo agent: the worker runs it against the simulated model.
+        base = f"http://127.0.0.1:{port}"
+        agents = opener.open(f"{base}/a/northwind/agents/").read().decode()
+        agent_path = re.search(r'href="(/a/northwind/agents/[0-9a-f-]+/)"', agents).group(1)
+        detail = opener.open(base + agent_path).read().decode()
+        assert "Simulated model at" in detail
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', detail).group(1)
+        run_now = urllib.request.Request(  # noqa: S310 (http on loopback)
+            f"{base}{agent_path}run/",
+            data=urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode(),
+            headers={"Referer": base + agent_path},
+        )
+        run_url = opener.open(run_now).geturl()
+        assert "/a/northwind/runs/" in run_url
+        deadline = time.monotonic() + 60
+        while "Succeeded" not in (page := opener.open(run_url).read().decode()):
+            assert time.monotonic() < deadline, page
+            time.sleep(0.5)
+        assert "<h1>SEO audit</h1>" in page
     finally:
         output = stop(proc)
 
     assert proc.returncode == 0, output
-    assert "Stopped the web server and the worker." in output
+    assert "Stopped: web, model, worker." in output
     time.sleep(0.5)
     assert processes_using(str(tmp_path)) == []
 

@@ -12,7 +12,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from clients.models import Membership
-from tests.factories import ClientViewerFactory, InvitationFactory, UserFactory
+from tests.factories import (
+    ClientViewerFactory,
+    InvitationFactory,
+    UserFactory,
+    make_agent,
+    make_run,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +43,10 @@ def agency_patterns() -> list[str]:
 def objects_of_a(agency_a, alice, client_a):
     """One object of agency A for every kind of id an agency URL takes."""
     viewer = ClientViewerFactory(client=client_a, user=UserFactory(email="v@acme.test"))
+    agent = make_agent(client_a)
     return {
+        "agent_id": agent.public_id,
+        "run_id": make_run(agent).public_id,
         "client_id": client_a.public_id,
         "member_id": Membership.objects.get(user=alice).public_id,
         "invitation_id": InvitationFactory(agency=agency_a).public_id,

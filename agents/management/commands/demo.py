@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agents.services import model_endpoint
 from clients.management.commands.seed_demo import DEMO_LOGINS, DEMO_PASSWORD
 
 STOP_GRACE_SECONDS = 10
@@ -72,10 +73,34 @@ class Command(BaseCommand):
         self.stdout.write("Applying migrations...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
+        call_command("seed_demo_agents")
 
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         commands = {
             "web   ": [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"],
+        }
+        if not settings.ANTHROPIC_API_KEY:
+            # No key: runs go to the simulated model, which the demo runs too.
+            sim_host, _, sim_port = settings.SIMULATOR_URL.split("://", 1)[1].partition(":")
+            if not _port_is_free(sim_host, int(sim_port or 80)):
+                raise CommandError(
+                    f"The simulator's port ({settings.SIMULATOR_URL}) is in use. Stop what runs "
+                    "there, or set SIMULATOR_URL to another loopback address."
+                )
+            commands["model "] = [
+                sys.executable,
+                "-m",
+                "agents.simulator",
+                "--host",
+                sim_host,
+                "--port",
+                sim_port or "80",
+                "--latency",
+                "0.4",
+                "--chunk-delay",
+                "0.02",
+            ]
+        commands |= {
             "worker": [
                 sys.executable,
                 "-m",
@@ -158,8 +183,9 @@ class Command(BaseCommand):
             *(f"    {login.email.ljust(width)}  {login.what}" for login in DEMO_LOGINS),
             "",
             f"  Operator admin: http://{host}:{port}/admin/ (as alice)",
+            f"  Model calls go to: {model_endpoint()[1]}",
             "  Emails (signup verification, invitations) are printed below by [web].",
-            "  Press Ctrl-C to stop the web server and the worker.",
+            "  Press Ctrl-C to stop everything the demo started.",
             "=" * 72,
             "",
         ]
@@ -192,4 +218,4 @@ class Command(BaseCommand):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         if children:
-            self.stdout.write("Stopped the web server and the worker.")
+            self.stdout.write("Stopped: " + ", ".join(name.strip() for name in children) + ".")

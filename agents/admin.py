@@ -1,0 +1,76 @@
+"""Operator admin for agents, runs and the pricing table."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "label",
+        "model",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_write_per_mtok",
+        "cache_read_per_mtok",
+        "active",
+    )
+    list_editable = (
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_write_per_mtok",
+        "cache_read_per_mtok",
+        "active",
+    )
+    list_filter = ("active",)
+    search_fields = ("model", "label")
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "client", "agency", "model", "enabled", "created_at")
+    list_filter = ("enabled", "model", ("archived_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "client__name", "agency__name")
+    list_select_related = ("client", "agency", "model")
+    raw_id_fields = ("agency", "client")
+    readonly_fields = ("public_id", "created_at", "updated_at")
+
+
+@admin.register(AgentVersion)
+class AgentVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("agent", "number", "created_at", "created_by")
+    search_fields = ("agent__name",)
+    list_filter = ("created_at",)
+    list_select_related = ("agent", "created_by")
+    raw_id_fields = ("agency", "agent", "created_by")
+    readonly_fields = ("definition", "created_at")
+
+
+class RunEventInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = RunEvent
+    extra = 0
+    can_delete = False
+    fields = ("seq", "type", "duration_ms", "cost_usd", "input_tokens", "output_tokens")
+    readonly_fields = fields
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("agent", "status", "trigger", "queued_at", "finished_at", "cost_usd")
+    list_filter = ("status", "trigger")
+    search_fields = ("agent__name", "agent__client__name", "public_id")
+    list_select_related = ("agent",)
+    raw_id_fields = ("agency", "agent", "version", "triggered_by")
+    readonly_fields = ("public_id", "queued_at", "started_at", "finished_at", "cost_usd")
+    inlines = (RunEventInline,)
+
+
+@admin.register(RunEvent)
+class RunEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("run", "seq", "type", "duration_ms", "cost_usd")
+    list_filter = ("type",)
+    search_fields = ("run__agent__name", "type")
+    raw_id_fields = ("agency", "run")

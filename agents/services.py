@@ -1,0 +1,222 @@
+"""Writes for agents and runs, and the bridge from a Run row to the engine.
+
+Views and tasks call these. `execute_run` is the only place that runs the
+engine: it claims the run with a conditional update, so a task delivered
+twice runs it once, and writes each engine event as a RunEvent as it happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.engine.llm import AnthropicModelClient
+from agents.engine.loop import run_agent
+from agents.engine.types import AgentJob, Event, RetryPolicy
+from agents.engine.types import ModelPrice as EnginePrice
+from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
+
+if TYPE_CHECKING:
+    from clients.models import User
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_PROMPT = (
+    "You are an agent working for a digital agency on a recurring job for one of its "
+    "clients. Do the job described by the user, use the tools you are given where they "
+    "help, and finish with the deliverable itself, written in Markdown."
+)
+
+
+class ServiceError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# ------------------------------------------------------------------ the model endpoint
+
+
+def model_endpoint() -> tuple[str, str]:
+    """Return (base_url, label) of where runs send model calls."""
+    if not settings.ANTHROPIC_BASE_URL:
+        return "", "Anthropic API (api.anthropic.com)"
+    if settings.ANTHROPIC_BASE_URL == settings.SIMULATOR_URL and not settings.ANTHROPIC_API_KEY:
+        return (
+            settings.SIMULATOR_URL,
+            f"Simulated model at {settings.SIMULATOR_URL} (no API key set)",
+        )
+    return settings.ANTHROPIC_BASE_URL, f"Messages API at {settings.ANTHROPIC_BASE_URL}"
+
+
+# ------------------------------------------------------------------ agents
+
+DEFINITION_FIELDS = (
+    "name",
+    "instructions",
+    "max_runtime_seconds",
+    "budget_usd",
+    "retry_attempts",
+    "retry_backoff_seconds",
+    "enabled",
+)
+
+
+def definition_of(agent: Agent) -> dict[str, Any]:
+    """The JSON snapshot an AgentVersion keeps: everything a run depends on."""
+    data: dict[str, Any] = {name: getattr(agent, name) for name in DEFINITION_FIELDS}
+    data["model"] = agent.model.model
+    data["client"] = str(agent.client.public_id)
+    # Both are two-decimal fields; one spelling, so an unchanged value compares equal.
+    for name in ("budget_usd", "retry_backoff_seconds"):
+        data[name] = None if data[name] is None else f"{Decimal(data[name]):.2f}"
+    return data
+
+
+@transaction.atomic
+def save_agent(agent: Agent, by: User | None) -> Agent:
+    """Validate and save `agent`; publish a new version if its definition changed."""
+    agent.agency = agent.client.agency
+    agent.full_clean()
+    agent.save()
+    definition = definition_of(agent)
+    latest = AgentVersion.objects.filter(agent=agent).order_by("-number").first()
+    if latest is None or latest.definition != definition:
+        AgentVersion.objects.create(
+            agency=agent.agency,
+            agent=agent,
+            number=(latest.number + 1) if latest else 1,
+            definition=definition,
+            created_by=by,
+        )
+    return agent
+
+
+def latest_version(agent: Agent) -> AgentVersion:
+    version = AgentVersion.objects.filter(agent=agent).order_by("-number").first()
+    if version is None:
+        raise ServiceError("This agent has no saved version yet; save it first.")
+    return version
+
+
+# ------------------------------------------------------------------ runs
+
+
+def trigger_run(agent: Agent, by: User | None, trigger: str = Run.Trigger.MANUAL) -> Run:
+    """Queue a run of the agent's latest version and hand it to a worker after commit."""
+    from agents.tasks import execute_run
+
+    if agent.archived_at is not None:
+        raise ServiceError("This agent is archived.")
+    if agent.client.archived_at is not None:
+        raise ServiceError(
+            f"{agent.client.name} is archived; restore the client to run its agents."
+        )
+    with transaction.atomic():
+        run = Run.objects.create(
+            agency=agent.agency,
+            agent=agent,
+            version=latest_version(agent),
+            trigger=trigger,
+            triggered_by=by,
+            input=agent.instructions,
+        )
+        # celery-types predates delay_on_commit (Celery 5.4+).
+        execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
+    return run
+
+
+class DatabaseSink:
+    """Write each engine event as a RunEvent row right away, so the run page shows it live."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.seq = 0
+
+    def emit(self, event: Event) -> None:
+        self.seq += 1
+        usage = event.usage
+        RunEvent.objects.create(
+            agency_id=self.run.agency_id,
+            run=self.run,
+            seq=self.seq,
+            type=event.type,
+            data=event.data,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            cache_read_tokens=usage.cache_read_tokens if usage else 0,
+            cost_usd=event.cost_usd,
+            duration_ms=event.duration_ms,
+        )
+
+
+def _job_for(run: Run) -> AgentJob:
+    definition = run.version.definition
+    price = ModelPrice.objects.get(model=definition["model"])
+    budget = definition.get("budget_usd")
+    secrets = tuple(s for s in (settings.ANTHROPIC_API_KEY,) if s)
+    return AgentJob(
+        model=price.model,
+        system=SYSTEM_PROMPT,
+        prompt=run.input or definition["instructions"],
+        price=EnginePrice(
+            input=price.input_per_mtok,
+            output=price.output_per_mtok,
+            cache_write=price.cache_write_per_mtok,
+            cache_read=price.cache_read_per_mtok,
+        ),
+        max_runtime=float(definition["max_runtime_seconds"]),
+        budget_usd=Decimal(budget) if budget else None,
+        retry=RetryPolicy(
+            attempts=int(definition["retry_attempts"]),
+            base_backoff=float(definition["retry_backoff_seconds"]),
+        ),
+        secrets=secrets,
+    )
+
+
+def execute_run(run_id: int) -> None:
+    """Run a queued run to its end. Safe to call twice: only one call claims it."""
+    claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+        status=Run.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return  # another worker has it, or it was cancelled or already ran
+    run = Run.objects.select_related("version", "agent").get(pk=run_id)
+    base_url, _ = model_endpoint()
+    client = AnthropicModelClient(
+        api_key=settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url=base_url or None
+    )
+    try:
+        outcome = run_agent(_job_for(run), client, DatabaseSink(run))
+    except Exception as exc:  # an engine bug must not leave the run 'running' forever
+        logger.exception("Run %s crashed", run.public_id)
+        _finish(
+            run, Run.Status.FAILED, error=f"Internal error: {type(exc).__name__}. It was logged."
+        )
+        return
+    usage = outcome.usage
+    _finish(
+        run,
+        Run.Status(outcome.status),
+        output=outcome.output,
+        error=outcome.error,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cost_usd=outcome.cost_usd,
+    )
+
+
+def _finish(run: Run, status: Run.Status, **fields: Any) -> None:
+    # Conditional: a run cancelled meanwhile keeps its status.
+    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        status=status, finished_at=timezone.now(), **fields
+    )

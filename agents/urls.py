@@ -1,0 +1,16 @@
+"""Agent and run URLs, mounted under /a/<agency_slug>/."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from agents import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("agents/", views.agent_list, name="agent-list"),
+    path("agents/new/", views.agent_create, name="agent-create"),
+    path("agents/<uuid:agent_id>/", views.agent_detail, name="agent-detail"),
+    path("agents/<uuid:agent_id>/edit/", views.agent_edit, name="agent-edit"),
+    path("agents/<uuid:agent_id>/run/", views.agent_run_now, name="agent-run-now"),
+    path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
+]

@@ -1,0 +1,93 @@
+"""Runs executed by a real Celery worker on Redis, against the simulated model.
+
+The worker runs in a thread of this process (pool "solo") with its own database
+connections, so these tests use committed transactions (transaction=True).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agents import services
+from agents.models import Run, RunEvent
+from agents.simulator import Turn
+from tests.factories import make_agent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(run, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_finished:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run still {run.status} after {timeout} s")
+
+
+def test_run_now_is_executed_by_the_worker_and_priced(worker, simulator, client_a):
+    simulator.add_script(
+        "audit",
+        [
+            Turn(text="Checking.", tool_uses=({"name": "missing_tool", "input": {}},)),
+            Turn(text="# Audit\nTwo titles repeat."),
+        ],
+    )
+    agent = make_agent(client_a, instructions="Audit the site. [sim:script=audit]")
+
+    run = wait_for(services.trigger_run(agent, None))
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.output == "# Audit\nTwo titles repeat."
+    types = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("type", flat=True))
+    assert types == [
+        "run.started",
+        "model.response",
+        "tool.call",
+        "tool.result",
+        "model.response",
+        "run.finished",
+    ]
+    events = RunEvent.objects.filter(run=run)
+    assert run.cost_usd > 0
+    assert run.cost_usd == sum(e.cost_usd for e in events)
+    assert run.output_tokens == sum(e.output_tokens for e in events)
+    assert run.started_at <= run.finished_at
+
+
+def test_a_run_survives_transient_errors_through_retries(worker, simulator, client_a):
+    simulator.add_script("flaky", [Turn(text="done", fail_first=(529, 500))])
+    agent = make_agent(client_a, instructions="[sim:script=flaky]", retry_backoff_seconds="0.01")
+
+    run = wait_for(services.trigger_run(agent, None))
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert RunEvent.objects.filter(run=run, type="model.retry").count() == 2
+
+
+def test_a_run_that_keeps_failing_ends_failed_with_the_reason(worker, simulator, client_a):
+    simulator.add_script("down", [Turn(text="x", fail_first=(500,) * 9)])
+    agent = make_agent(
+        client_a, instructions="[sim:script=down]", retry_attempts=2, retry_backoff_seconds="0.01"
+    )
+
+    run = wait_for(services.trigger_run(agent, None))
+
+    assert run.status == Run.Status.FAILED
+    assert "after 2 attempts" in run.error
+
+
+def test_a_second_delivery_of_the_task_does_not_run_it_again(worker, simulator, client_a):
+    simulator.add_script("once", [Turn(text="only once")])
+    agent = make_agent(client_a, instructions="[sim:script=once]")
+    run = wait_for(services.trigger_run(agent, None))
+    events_before = RunEvent.objects.filter(run=run).count()
+
+    services.execute_run(run.pk)  # as if the broker delivered the task again
+
+    assert RunEvent.objects.filter(run=run).count() == events_before
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
