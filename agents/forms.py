@@ -22,6 +22,9 @@ class AgentForm(forms.ModelForm[Agent]):
             "budget_usd",
             "retry_attempts",
             "retry_backoff_seconds",
+            "schedule",
+            "timezone",
+            "overlap_policy",
             "enabled",
         )
         labels = {
@@ -29,7 +32,10 @@ class AgentForm(forms.ModelForm[Agent]):
             "budget_usd": "Budget per run (USD)",
             "retry_backoff_seconds": "First retry wait (seconds)",
         }
-        widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
+        widgets = {
+            "instructions": forms.Textarea(attrs={"rows": 6}),
+            "schedule": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"}),
+        }
 
     def __init__(self, *args: Any, agency: Agency, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,11 +11,12 @@ from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 
-from clients.models import Agency, AgencyQuerySet, Client
+from clients.models import Agency, AgencyQuerySet, Client, validate_timezone
 
 
 class ModelPrice(models.Model):
@@ -62,7 +63,31 @@ class Agent(models.Model):
     retry_backoff_seconds = models.DecimalField(
         max_digits=6, decimal_places=2, default=Decimal(2), help_text="First wait; it doubles."
     )
-    enabled = models.BooleanField(default=True)
+
+    class Overlap(models.TextChoices):
+        SKIP = "skip", "Skip the new run"
+        QUEUE_ONE = "queue_one", "Queue one run behind it"
+        REPLACE = "replace", "Cancel the running one and start anew"
+
+    schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Cron, 5 fields (minute hour day-of-month month day-of-week), "
+        "e.g. 30 2 * * * for 02:30 daily. Empty: runs only when started by hand.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_timezone],
+        help_text="IANA name. Empty: the client's time zone.",
+    )
+    overlap_policy = models.CharField(
+        "when a run is still going at the next fire",
+        max_length=10,
+        choices=Overlap.choices,
+        default=Overlap.SKIP,
+    )
+    enabled = models.BooleanField(default=True, help_text="Paused agents do not run on schedule.")
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -74,6 +99,15 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.client})"
+
+    def clean(self) -> None:
+        from agents.scheduling import ScheduleError, parse_schedule
+
+        if self.schedule and self.client_id is not None:
+            try:
+                parse_schedule(self.schedule, self.timezone or self.client.timezone)
+            except ScheduleError as exc:
+                raise ValidationError({"schedule": str(exc)}) from exc
 
 
 class AgentVersion(models.Model):
@@ -131,6 +165,8 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # The schedule slot (minute, UTC) a scheduled run was fired for; one run per slot.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
     input = models.TextField(blank=True)
     output = models.TextField(blank=True)
     error = models.TextField(blank=True)
@@ -150,6 +186,9 @@ class Run(models.Model):
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["agent", "-queued_at"], name="run_agent_recent_idx"),
             models.Index(fields=["status", "queued_at"], name="run_status_idx"),
+        ]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["agent", "scheduled_for"], name="run_once_per_slot"),
         ]
 
     def __str__(self) -> str:

@@ -8,11 +8,12 @@ twice runs it once, and writes each engine event as a RunEvent as it happens.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.engine.llm import AnthropicModelClient
@@ -20,6 +21,7 @@ from agents.engine.loop import run_agent
 from agents.engine.types import AgentJob, Event, RetryPolicy
 from agents.engine.types import ModelPrice as EnginePrice
 from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
+from agents.scheduling import sync_agent_schedule
 
 if TYPE_CHECKING:
     from clients.models import User
@@ -59,6 +61,9 @@ def model_endpoint() -> tuple[str, str]:
 DEFINITION_FIELDS = (
     "name",
     "instructions",
+    "schedule",
+    "timezone",
+    "overlap_policy",
     "max_runtime_seconds",
     "budget_usd",
     "retry_attempts",
@@ -84,6 +89,7 @@ def save_agent(agent: Agent, by: User | None) -> Agent:
     agent.agency = agent.client.agency
     agent.full_clean()
     agent.save()
+    sync_agent_schedule(agent)
     definition = definition_of(agent)
     latest = AgentVersion.objects.filter(agent=agent).order_by("-number").first()
     if latest is None or latest.definition != definition:
@@ -128,6 +134,59 @@ def trigger_run(agent: Agent, by: User | None, trigger: str = Run.Trigger.MANUAL
         )
         # celery-types predates delay_on_commit (Celery 5.4+).
         execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
+    return run
+
+
+def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None:
+    """Create the run for this schedule slot, once, applying the overlap policy.
+
+    A refused fire is recorded as a `skipped` run with the reason. A second fire
+    for the same slot (two beats, a redelivered task, a daylight-saving repeat)
+    hits the unique (agent, scheduled_for) constraint and creates nothing.
+    """
+    from agents.tasks import execute_run
+
+    agent = Agent.objects.select_related("client").filter(pk=agent_id).first()
+    if agent is None or not agent.enabled or agent.archived_at is not None or not agent.schedule:
+        return None
+    slot = (fired_at or timezone.now()).astimezone(UTC).replace(second=0, microsecond=0)
+    with transaction.atomic():
+        going = Run.objects.for_agency(agent.agency).filter(
+            agent=agent, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)
+        )
+        reason = ""
+        if agent.client.archived_at is not None:
+            reason = f"{agent.client.name} is archived."
+        elif agent.overlap_policy == Agent.Overlap.SKIP and going.exists():
+            reason = "The previous run was still going (overlap policy: skip)."
+        elif (
+            agent.overlap_policy == Agent.Overlap.QUEUE_ONE
+            and going.filter(status=Run.Status.QUEUED).exists()
+        ):
+            reason = "A run was already waiting (overlap policy: queue one)."
+        try:
+            with transaction.atomic():
+                run = Run.objects.create(
+                    agency=agent.agency,
+                    agent=agent,
+                    version=latest_version(agent),
+                    trigger=Run.Trigger.SCHEDULE,
+                    scheduled_for=slot,
+                    input=agent.instructions,
+                    status=Run.Status.SKIPPED if reason else Run.Status.QUEUED,
+                    error=reason,
+                    finished_at=timezone.now() if reason else None,
+                )
+        except IntegrityError:
+            return None  # this slot already has its run
+        if not reason and agent.overlap_policy == Agent.Overlap.REPLACE:
+            going.exclude(pk=run.pk).update(
+                status=Run.Status.CANCELLED,
+                finished_at=timezone.now(),
+                error="Replaced by the next scheduled run (overlap policy: replace).",
+            )
+        if not reason:
+            execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
     return run
 
 
@@ -181,13 +240,26 @@ def _job_for(run: Run) -> AgentJob:
     )
 
 
-def execute_run(run_id: int) -> None:
-    """Run a queued run to its end. Safe to call twice: only one call claims it."""
+def execute_run(run_id: int) -> bool:
+    """Run a queued run to its end. Safe to call twice: only one call claims it.
+
+    Returns False when the run must wait: a scheduled run under the "queue one"
+    policy starts only once the agent's running run has ended.
+    """
+    waiting = (
+        Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).select_related("agent").first()
+    )
+    if (
+        waiting is not None
+        and waiting.agent.overlap_policy == Agent.Overlap.QUEUE_ONE
+        and Run.objects.filter(agent_id=waiting.agent_id, status=Run.Status.RUNNING).exists()
+    ):
+        return False
     claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
         status=Run.Status.RUNNING, started_at=timezone.now()
     )
     if not claimed:
-        return  # another worker has it, or it was cancelled or already ran
+        return True  # another worker has it, or it was cancelled or already ran
     run = Run.objects.select_related("version", "agent").get(pk=run_id)
     base_url, _ = model_endpoint()
     client = AnthropicModelClient(
@@ -200,7 +272,7 @@ def execute_run(run_id: int) -> None:
         _finish(
             run, Run.Status.FAILED, error=f"Internal error: {type(exc).__name__}. It was logged."
         )
-        return
+        return True
     usage = outcome.usage
     _finish(
         run,
@@ -213,6 +285,7 @@ def execute_run(run_id: int) -> None:
         cache_read_tokens=usage.cache_read_tokens,
         cost_usd=outcome.cost_usd,
     )
+    return True
 
 
 def _finish(run: Run, status: Run.Status, **fields: Any) -> None:

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from agents import services
 
+# A "queue one" run waiting for the agent's running run checks again this often.
+WAIT_SECONDS = 15
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def execute_run(run_id: int) -> None:
+
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=None
+)
+def execute_run(self: Any, run_id: int) -> None:
     """Run a queued run; a second delivery finds it claimed and does nothing."""
-    services.execute_run(run_id)
+    if not services.execute_run(run_id):
+        raise self.retry(countdown=WAIT_SECONDS)
+
+
+@shared_task(ignore_result=True)
+def fire_schedule(agent_id: int) -> None:
+    """Beat's entry point for an agent's schedule."""
+    services.fire_schedule(agent_id)

@@ -9,6 +9,7 @@ from agents import views
 urlpatterns: list[URLPattern | URLResolver] = [
     path("agents/", views.agent_list, name="agent-list"),
     path("agents/new/", views.agent_create, name="agent-create"),
+    path("agents/schedule-preview/", views.schedule_preview, name="agent-schedule-preview"),
     path("agents/<uuid:agent_id>/", views.agent_detail, name="agent-detail"),
     path("agents/<uuid:agent_id>/edit/", views.agent_edit, name="agent-edit"),
     path("agents/<uuid:agent_id>/run/", views.agent_run_now, name="agent-run-now"),

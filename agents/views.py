@@ -15,10 +15,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import services
+from agents import scheduling, services
 from agents.forms import AgentForm
 from agents.models import Agent, AgentVersion, Run, RunEvent
-from clients.models import Role
+from clients.models import Client, Role
 from clients.tenancy import AgencyRequest, get_for_agency_or_404, role_required
 from clients.views.rendering import render_region
 
@@ -79,6 +79,39 @@ def agent_edit(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Http
     return render(request, "agents/agent_form.html", {"form": form, "agent": agent})
 
 
+def schedule_preview_context(
+    request: AgencyRequest, cron: str, tz_name: str, client_pk: str
+) -> dict[str, object]:
+    """What the schedule means, and when it fires next, for the form and the agent page."""
+    if not cron.strip():
+        return {"preview_note": "No schedule: the agent runs only when someone presses Run now."}
+    client = (
+        Client.objects.for_agency(request.agency).filter(pk=client_pk).first()
+        if client_pk.isdigit()
+        else None
+    )
+    tz_name = tz_name.strip() or (client.timezone if client else "UTC")
+    try:
+        schedule = scheduling.parse_schedule(cron, tz_name)
+    except scheduling.ScheduleError as exc:
+        return {"preview_error": str(exc)}
+    # Formatted here: the template's date filter would convert them to the server's zone.
+    fires = [f"{f:%a} {f.day} {f:%b %Y, %H:%M %Z}" for f in scheduling.next_fires(schedule)]
+    return {"preview_description": scheduling.describe(schedule), "preview_fires": fires}
+
+
+@require_GET
+def schedule_preview(request: AgencyRequest, agency_slug: str) -> HttpResponse:
+    """The live "in words, and the next five fires" line under the schedule field."""
+    context = schedule_preview_context(
+        request,
+        request.GET.get("schedule", ""),
+        request.GET.get("timezone", ""),
+        request.GET.get("client", ""),
+    )
+    return render(request, "agents/agent_form.html#schedule-preview", context)
+
+
 @require_GET
 def agent_detail(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> HttpResponse:
     agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
@@ -89,6 +122,7 @@ def agent_detail(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Ht
         .filter(agent=agent)
         .select_related("version")[:25],
         "endpoint": services.model_endpoint()[1],
+        **schedule_preview_context(request, agent.schedule, agent.timezone, str(agent.client_id)),
         "can_edit": request.membership.has_role(Role.ADMIN),
     }
     return render(request, "agents/agent_detail.html", context)

@@ -36,3 +36,24 @@ def test_run_now_shows_the_run_live_until_it_succeeds(
     expect(page.get_by_role("cell", name="duplicate title")).to_be_visible()
     expect(page.get_by_text("tool.call")).to_be_visible()
     shoot("run-finished")
+
+
+def test_the_schedule_preview_updates_as_you_type(
+    live_server, page, login_as, ada, client_a, shoot
+):
+    from agents.prices import ensure_default_prices
+
+    ensure_default_prices()
+    login_as(ada)
+    page.goto(f"{live_server.url}/a/agency-a/agents/new/")
+    page.get_by_label("Client").select_option(label="Acme Bakery")
+
+    page.get_by_label("Schedule").fill("30 2 * * 1-5")
+    expect(page.locator("#schedule-preview")).to_contain_text(
+        "At 02:30, Monday through Friday (Europe/London)"
+    )
+    expect(page.locator("#schedule-preview li")).to_have_count(5)
+    shoot("agent-form-schedule")
+
+    page.get_by_label("Schedule").fill("30 2 * *")
+    expect(page.locator("#schedule-preview")).to_contain_text("this one has 4")

@@ -24,6 +24,9 @@ def agent_data(client, **overrides):
         "budget_usd": "0.50",
         "retry_attempts": 4,
         "retry_backoff_seconds": "2",
+        "schedule": "",
+        "timezone": "",
+        "overlap_policy": "skip",
         "enabled": "on",
     }
     data.update(overrides)

@@ -1,0 +1,117 @@
+"""Agent schedules: cron in the client's time zone, kept in sync with django-celery-beat.
+
+Each scheduled agent has one PeriodicTask named `agent:<public_id>` that fires
+`agents.tasks.fire_schedule`. The fire itself is made idempotent by a unique
+(agent, scheduled_for) constraint on Run, so a duplicate fire, a second beat or
+a daylight-saving repeat never creates a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+
+from cron_descriptor import Options, get_description
+from croniter import croniter
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from agents.models import Agent
+
+FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+
+
+class ScheduleError(ValueError):
+    """A cron expression or time zone that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    tz: zoneinfo.ZoneInfo
+
+    @property
+    def fields(self) -> list[str]:
+        return self.cron.split()
+
+
+def parse_schedule(cron: str, tz_name: str) -> Schedule:
+    """Validate a 5-field cron expression and an IANA zone, or raise ScheduleError."""
+    cron = " ".join(cron.split())
+    parts = cron.split(" ") if cron else []
+    if len(parts) != 5:
+        raise ScheduleError(
+            f"A schedule has 5 fields (minute hour day-of-month month day-of-week); "
+            f"this one has {len(parts)}. Example: 30 2 * * * runs daily at 02:30."
+        )
+    for index, part in enumerate(parts):
+        probe = ["*"] * 5
+        probe[index] = part
+        if not croniter.is_valid(" ".join(probe)):
+            raise ScheduleError(f"The {FIELD_NAMES[index]} field “{part}” is not valid.")
+    if not croniter.is_valid(cron):
+        raise ScheduleError(f"“{cron}” is not a valid schedule.")
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(
+            f"“{tz_name}” is not an IANA time zone, such as Europe/London."
+        ) from None
+    return Schedule(cron, tz)
+
+
+def describe(schedule: Schedule) -> str:
+    options = Options()
+    options.use_24hour_time_format = True
+    return f"{get_description(schedule.cron, options)} ({schedule.tz.key})"
+
+
+def next_fires(schedule: Schedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
+    """The next `count` fire times, as aware datetimes in the schedule's zone."""
+    start = (after or timezone.now()).astimezone(schedule.tz)
+    it = croniter(schedule.cron, start)
+    return [it.get_next(datetime) for _ in range(count)]
+
+
+def task_name(agent: Agent) -> str:
+    return f"agent:{agent.public_id}"
+
+
+def agent_timezone(agent: Agent) -> str:
+    return agent.timezone or agent.client.timezone
+
+
+def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
+    """Create, update or disable the agent's PeriodicTask to match the agent.
+
+    Call it inside the transaction that saves the agent. Uses .save() (not
+    QuerySet.update) so the DatabaseScheduler notices the change.
+    """
+    existing = PeriodicTask.objects.filter(name=task_name(agent)).first()
+    active = bool(agent.schedule) and agent.enabled and agent.archived_at is None
+    if not agent.schedule:
+        if existing is not None and existing.enabled:
+            existing.enabled = False
+            existing.save()
+        return existing
+    schedule = parse_schedule(agent.schedule, agent_timezone(agent))
+    minute, hour, day_of_month, month, day_of_week = schedule.fields
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month,
+        day_of_week=day_of_week,
+        timezone=schedule.tz.key,
+    )
+    task = existing or PeriodicTask(name=task_name(agent), task="agents.tasks.fire_schedule")
+    task.crontab = crontab
+    task.kwargs = json.dumps({"agent_id": agent.pk})
+    task.enabled = active
+    task.description = f"{agent.name} for {agent.client.name}"
+    # A fire left in the queue longer than this is dropped rather than run late.
+    task.expire_seconds = 3600
+    task.save()
+    return task

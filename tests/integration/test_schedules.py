@@ -1,0 +1,147 @@
+"""Agent schedules: beat sync, one run per slot, overlap policies, the live preview."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from agents import services
+from agents.models import Run
+from tests.factories import make_agent, make_run
+
+pytestmark = pytest.mark.django_db
+
+SLOT = datetime(2026, 11, 21, 2, 30, 17, tzinfo=UTC)
+
+
+def test_saving_a_scheduled_agent_creates_its_beat_task_in_the_clients_zone(client_a):
+    agent = make_agent(client_a, schedule="30 2 * * *")
+
+    task = PeriodicTask.objects.get(name=f"agent:{agent.public_id}")
+    assert task.task == "agents.tasks.fire_schedule"
+    assert json.loads(task.kwargs) == {"agent_id": agent.pk}
+    assert (task.crontab.minute, task.crontab.hour, str(task.crontab.timezone)) == (
+        "30",
+        "2",
+        "Europe/London",
+    )
+    assert task.enabled
+
+
+def test_pausing_and_clearing_the_schedule_disable_the_task(client_a):
+    agent = make_agent(client_a, schedule="30 2 * * *")
+
+    agent.enabled = False
+    services.save_agent(agent, None)
+    assert not PeriodicTask.objects.get(name=f"agent:{agent.public_id}").enabled
+
+    agent.enabled, agent.schedule = True, ""
+    services.save_agent(agent, None)
+    assert not PeriodicTask.objects.get(name=f"agent:{agent.public_id}").enabled
+
+
+def test_a_fire_creates_one_run_per_slot(client_a, django_capture_on_commit_callbacks):
+    agent = make_agent(client_a, schedule="30 2 * * *")
+
+    with django_capture_on_commit_callbacks() as dispatched:
+        first = services.fire_schedule(agent.pk, SLOT)
+        again = services.fire_schedule(
+            agent.pk, SLOT.replace(second=59)
+        )  # same minute: a duplicate
+
+    assert first.status == Run.Status.QUEUED
+    assert first.scheduled_for == SLOT.replace(second=0)
+    assert again is None
+    assert Run.objects.filter(agent=agent).count() == 1
+    assert len(dispatched) == 1
+
+
+def test_skip_policy_records_a_skipped_run_with_the_reason(client_a):
+    agent = make_agent(client_a, schedule="30 2 * * *", overlap_policy="skip")
+    make_run(agent, status=Run.Status.RUNNING)
+
+    run = services.fire_schedule(agent.pk, SLOT)
+
+    assert run.status == Run.Status.SKIPPED
+    assert "still going" in run.error
+
+
+def test_queue_one_keeps_one_waiting_and_skips_the_next(client_a):
+    agent = make_agent(client_a, schedule="* * * * *", overlap_policy="queue_one")
+    make_run(agent, status=Run.Status.RUNNING)
+
+    waiting = services.fire_schedule(agent.pk, SLOT)
+    skipped = services.fire_schedule(agent.pk, SLOT.replace(minute=31))
+
+    assert waiting.status == Run.Status.QUEUED
+    assert skipped.status == Run.Status.SKIPPED
+    # The waiting run is not started while the other one runs.
+    assert services.execute_run(waiting.pk) is False
+    waiting.refresh_from_db()
+    assert waiting.status == Run.Status.QUEUED
+
+
+def test_replace_cancels_the_running_run(client_a):
+    agent = make_agent(client_a, schedule="30 2 * * *", overlap_policy="replace")
+    old = make_run(agent, status=Run.Status.RUNNING)
+
+    new = services.fire_schedule(agent.pk, SLOT)
+
+    old.refresh_from_db()
+    assert old.status == Run.Status.CANCELLED
+    assert new.status == Run.Status.QUEUED
+
+
+def test_a_paused_agent_does_not_fire(client_a):
+    agent = make_agent(client_a, schedule="30 2 * * *", enabled=False)
+
+    assert services.fire_schedule(agent.pk, SLOT) is None
+    assert not Run.objects.exists()
+
+
+def test_an_invalid_schedule_is_refused_with_the_field_named(client, ada, client_a):
+    from tests.integration.test_agents import agent_data
+
+    client.force_login(ada)
+
+    response = client.post("/a/agency-a/agents/new/", agent_data(client_a, schedule="30 25 * * *"))
+
+    assert "The hour field “25” is not valid.".encode() in response.content
+    assert not PeriodicTask.objects.filter(name__startswith="agent:").exists()
+
+
+def test_the_preview_shows_words_and_next_fires_in_the_clients_zone(client, ada, client_a):
+    client.force_login(ada)
+
+    response = client.get(
+        "/a/agency-a/agents/schedule-preview/",
+        {"schedule": "30 2 * * *", "timezone": "", "client": client_a.pk},
+    )
+
+    assert response.content.lstrip().startswith(b'<div id="schedule-preview"')
+    assert b"At 02:30 (Europe/London)" in response.content
+    assert response.content.count(b"<li>") == 5
+
+
+def test_the_preview_names_the_broken_field(client, bob):
+    client.force_login(bob)
+
+    response = client.get(
+        "/a/agency-a/agents/schedule-preview/", {"schedule": "0 0 32 * *", "timezone": "UTC"}
+    )
+
+    assert "The day of month field “32” is not valid.".encode() in response.content
+
+
+def test_fire_times_are_shown_in_the_schedules_own_zone(client, ada, client_a):
+    client.force_login(ada)
+
+    response = client.get(
+        "/a/agency-a/agents/schedule-preview/",
+        {"schedule": "0 9 * * *", "timezone": "Pacific/Auckland"},
+    )
+
+    assert b"09:00 NZDT" in response.content
