@@ -8,7 +8,7 @@ twice runs it once, and writes each engine event as a RunEvent as it happens.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -266,7 +266,12 @@ def execute_run(run_id: int) -> bool:
         api_key=settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url=base_url or None
     )
     try:
-        outcome = run_agent(_job_for(run), client, DatabaseSink(run))
+        outcome = run_agent(
+            _job_for(run),
+            client,
+            DatabaseSink(run),
+            should_stop=lambda: Run.objects.filter(pk=run.pk, status=Run.Status.CANCELLED).exists(),
+        )
     except Exception as exc:  # an engine bug must not leave the run 'running' forever
         logger.exception("Run %s crashed", run.public_id)
         _finish(
@@ -286,6 +291,54 @@ def execute_run(run_id: int) -> bool:
         cost_usd=outcome.cost_usd,
     )
     return True
+
+
+# A run left `running` this long past its own max runtime lost its worker.
+STUCK_GRACE = timedelta(minutes=5)
+# Queued this long with no worker claiming it: the dispatch was lost (for example
+# the broker dropped it). Longer than the "queue one" wait, so those are not doubled.
+REDISPATCH_AFTER = timedelta(minutes=10)
+
+
+def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
+    """End runs whose worker died, and re-send runs nobody claimed. Returns (ended, resent).
+
+    Re-sending is safe: execute_run claims with a conditional update.
+    """
+    from agents.tasks import execute_run
+
+    now = now or timezone.now()
+    ended = 0
+    running = Run.objects.filter(status=Run.Status.RUNNING).select_related("agent")
+    for run in running.iterator():
+        started = run.started_at or run.queued_at
+        if started + timedelta(seconds=run.agent.max_runtime_seconds) + STUCK_GRACE < now:
+            ended += Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                status=Run.Status.TIMED_OUT,
+                finished_at=now,
+                error="The worker running this run stopped responding; the sweeper ended it.",
+            )
+    stale = Run.objects.filter(status=Run.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER)
+    resent = 0
+    for run_id in stale.values_list("pk", flat=True):
+        execute_run.delay(run_id)
+        resent += 1
+    if ended or resent:
+        logger.warning("Sweeper: ended %d stuck runs, re-sent %d unclaimed ones", ended, resent)
+    return ended, resent
+
+
+def cancel_run(run: Run, by: User | None) -> bool:
+    """Cancel a queued or running run; a running one stops at its next step.
+
+    Returns False if the run had already ended.
+    """
+    who = f" by {by.email}" if by is not None else ""
+    return bool(
+        Run.objects.filter(pk=run.pk, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)).update(
+            status=Run.Status.CANCELLED, finished_at=timezone.now(), error=f"Cancelled{who}."
+        )
+    )
 
 
 def _finish(run: Run, status: Run.Status, **fields: Any) -> None:

@@ -25,3 +25,9 @@ def execute_run(self: Any, run_id: int) -> None:
 def fire_schedule(agent_id: int) -> None:
     """Beat's entry point for an agent's schedule."""
     services.fire_schedule(agent_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_stuck_runs() -> None:
+    """Every few minutes (see migration 0004): repair runs a lost worker or message left."""
+    services.sweep_stuck_runs()

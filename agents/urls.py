@@ -14,4 +14,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("agents/<uuid:agent_id>/edit/", views.agent_edit, name="agent-edit"),
     path("agents/<uuid:agent_id>/run/", views.agent_run_now, name="agent-run-now"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
+    path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run-cancel"),
 ]

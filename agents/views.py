@@ -139,6 +139,16 @@ def agent_run_now(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> H
     return redirect("run-detail", agency_slug=request.agency.slug, run_id=run.public_id)
 
 
+@require_POST
+def run_cancel(request: AgencyRequest, agency_slug: str, run_id: UUID) -> HttpResponse:
+    run = get_for_agency_or_404(Run, request.agency, public_id=run_id)
+    if services.cancel_run(run, request.user):
+        messages.success(request, "Run cancelled. A running run stops at its next step.")
+    else:
+        messages.error(request, "This run had already ended.")
+    return redirect("run-detail", agency_slug=request.agency.slug, run_id=run.public_id)
+
+
 def render_report(text: str) -> str:
     """Markdown from the model, as sanitized HTML (no scripts, styles or event handlers)."""
     return mark_safe(nh3.clean(markdown.markdown(text, extensions=["tables", "sane_lists"])))  # noqa: S308 (sanitized by nh3)

@@ -138,8 +138,13 @@ def run_agent(
     clock: Clock | None = None,
     on_text: Callable[[str], None] | None = None,
     rng: random.Random | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunOutcome:
-    """Run `job` to the end and return how it ended; never raises for model or tool failures."""
+    """Run `job` to the end and return how it ended; never raises for model or tool failures.
+
+    `should_stop` is asked before every model call and tool call; when it says
+    yes the run ends `cancelled` at that step.
+    """
     tools = tools or NoTools()
     clock = clock or SystemClock()
     rng = rng or random.Random()  # noqa: S311 (jitter, not security)
@@ -150,7 +155,10 @@ def run_agent(
         {"model": job.model, "prompt": job.prompt, "tools": [t.name for t in tools.specs()]},
     )
 
+    stop = should_stop or (lambda: False)
     for turn_number in range(1, job.max_turns + 1):
+        if stop():
+            return run.outcome("cancelled", error="Cancelled.", turns=turn_number - 1)
         if job.budget_usd is not None and run.cost + run.worst_case_cost() > job.budget_usd:
             return run.outcome(
                 "failed",
@@ -172,7 +180,13 @@ def run_agent(
                 error=f"The model stopped with {turn.stop_reason!r} before finishing.",
                 turns=turn_number,
             )
-        results = [_run_tool(run, tools, use) for use in turn.tool_uses]
+        results = []
+        for use in turn.tool_uses:
+            if stop():
+                return run.outcome(
+                    "cancelled", output=turn.text, error="Cancelled.", turns=turn_number
+                )
+            results.append(_run_tool(run, tools, use))
         run.messages.append({"role": "user", "content": results})
         run.pending_chars = len(json.dumps(results)) + len(json.dumps(turn.content))
     return run.outcome(

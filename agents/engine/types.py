@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-RunStatus = Literal["succeeded", "failed", "timed_out"]
+RunStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 
 @dataclass(frozen=True)

@@ -257,3 +257,20 @@ def test_cost_is_exact_in_decimal():
     assert cost_of(usage, PRICE) == Decimal(3) + Decimal(30) / Decimal(1_000_000) + Decimal(
         "3.0"
     ) / Decimal(1_000_000)
+
+
+def test_a_cancelled_run_stops_at_its_next_step(simulator, model, sink):
+    simulator.add_script(
+        "long", [Turn(tool_uses=({"name": "note", "input": {"text": "a"}},)), Turn(text="never")]
+    )
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 1  # cancelled after the first model call
+
+    outcome = run_agent(make_job("long"), model, sink, tools=Notebook(), should_stop=should_stop)
+
+    assert outcome.status == "cancelled"
+    assert sink.types().count("model.response") == 1
+    assert "tool.call" not in sink.types()

@@ -1,0 +1,85 @@
+"""Cancelling runs, and the sweeper that repairs runs a lost worker or message left."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from agents import services
+from agents.models import Run
+from tests.factories import make_agent, make_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_member_cancels_a_queued_run_and_no_worker_starts_it(client, bob, client_a):
+    run = make_run(make_agent(client_a))
+    client.force_login(bob)
+
+    response = client.post(f"/a/agency-a/runs/{run.public_id}/cancel/", follow=True)
+
+    assert b"Run cancelled" in response.content
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED
+    assert run.error == "Cancelled by bob@a.test."
+    services.execute_run(run.pk)  # a late delivery of the task
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED
+    assert not run.events.exists()
+
+
+def test_cancelling_a_finished_run_says_so(client, bob, client_a):
+    run = make_run(make_agent(client_a), status=Run.Status.SUCCEEDED)
+    client.force_login(bob)
+
+    response = client.post(f"/a/agency-a/runs/{run.public_id}/cancel/", follow=True)
+
+    assert b"already ended" in response.content
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+
+
+def test_the_sweeper_ends_a_run_whose_worker_died(client_a):
+    agent = make_agent(client_a, max_runtime_seconds=60)
+    now = timezone.now()
+    stuck = make_run(agent, status=Run.Status.RUNNING, started_at=now - timedelta(minutes=7))
+    alive = make_run(agent, status=Run.Status.RUNNING, started_at=now - timedelta(minutes=2))
+
+    ended, _ = services.sweep_stuck_runs(now)
+
+    stuck.refresh_from_db()
+    alive.refresh_from_db()
+    assert ended == 1
+    assert stuck.status == Run.Status.TIMED_OUT
+    assert "stopped responding" in stuck.error
+    assert alive.status == Run.Status.RUNNING
+
+
+def test_the_sweeper_resends_runs_nobody_claimed(client_a, settings):
+    agent = make_agent(client_a)
+    now = timezone.now()
+    lost = make_run(agent, queued_at=now - timedelta(minutes=30))
+    make_run(agent, queued_at=now - timedelta(minutes=1))
+
+    from unittest import mock
+
+    with mock.patch("agents.tasks.execute_run.delay") as delay:
+        _, resent = services.sweep_stuck_runs(now)
+
+    assert resent == 1
+    delay.assert_called_once_with(lost.pk)
+
+
+def test_the_sweeper_is_registered_with_beat_by_a_migration():
+    from django.core.management import call_command
+
+    call_command("migrate", "agents", "0003", verbosity=0)  # unapply: unregisters
+    assert not PeriodicTask.objects.filter(name="agencyops: sweep stuck runs").exists()
+    call_command("migrate", "agents", "0004", verbosity=0)
+
+    task = PeriodicTask.objects.get(name="agencyops: sweep stuck runs")
+    assert task.task == "agents.tasks.sweep_stuck_runs"
+    assert task.crontab.minute == "*/5"
