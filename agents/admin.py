@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
+from agents import services
 from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
 
 
@@ -37,6 +40,10 @@ class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("client", "agency", "model")
     raw_id_fields = ("agency", "client")
     readonly_fields = ("public_id", "created_at", "updated_at")
+
+    def save_model(self, request: Any, obj: Agent, form: Any, change: bool) -> None:
+        # Through the service, so the schedule and the version history stay in step.
+        services.save_agent(obj, request.user)
 
 
 @admin.register(AgentVersion)

@@ -61,7 +61,11 @@ class Agent(models.Model):
         default=4, validators=[MinValueValidator(1)], help_text="Model calls tried at most."
     )
     retry_backoff_seconds = models.DecimalField(
-        max_digits=6, decimal_places=2, default=Decimal(2), help_text="First wait; it doubles."
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal(2),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="First wait; it doubles.",
     )
 
     class Overlap(models.TextChoices):

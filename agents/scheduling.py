@@ -90,7 +90,12 @@ def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
     QuerySet.update) so the DatabaseScheduler notices the change.
     """
     existing = PeriodicTask.objects.filter(name=task_name(agent)).first()
-    active = bool(agent.schedule) and agent.enabled and agent.archived_at is None
+    active = (
+        bool(agent.schedule)
+        and agent.enabled
+        and agent.archived_at is None
+        and agent.client.archived_at is None
+    )
     if not agent.schedule:
         if existing is not None and existing.enabled:
             existing.enabled = False

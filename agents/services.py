@@ -8,10 +8,12 @@ twice runs it once, and writes each engine event as a RunEvent as it happens.
 from __future__ import annotations
 
 import logging
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from croniter import croniter
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,7 +23,7 @@ from agents.engine.loop import run_agent
 from agents.engine.types import AgentJob, Event, RetryPolicy
 from agents.engine.types import ModelPrice as EnginePrice
 from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
-from agents.scheduling import sync_agent_schedule
+from agents.scheduling import agent_timezone, parse_schedule, sync_agent_schedule
 
 if TYPE_CHECKING:
     from clients.models import User
@@ -130,11 +132,39 @@ def trigger_run(agent: Agent, by: User | None, trigger: str = Run.Trigger.MANUAL
             version=latest_version(agent),
             trigger=trigger,
             triggered_by=by,
-            input=agent.instructions,
         )
         # celery-types predates delay_on_commit (Celery 5.4+).
         execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
     return run
+
+
+def schedule_slot(agent: Agent, when: datetime) -> datetime:
+    """The fire time (UTC) `when` belongs to: the schedule's latest fire at or before it.
+
+    Taken from the cron, not from when the task happened to run, so a fire that
+    was redelivered or waited in the queue maps to the same slot.
+    """
+    schedule = parse_schedule(agent.schedule, agent_timezone(agent))
+    local = when.astimezone(schedule.tz).replace(second=0, microsecond=0) + timedelta(seconds=1)
+    return croniter(schedule.cron, local).get_prev(datetime).astimezone(UTC)
+
+
+def _slot_already_run(agent: Agent, slot: datetime) -> bool:
+    """True if this wall-clock fire time already has a run, as on a daylight-saving repeat.
+
+    When the clocks go back, 01:30 happens twice at two UTC instants an hour
+    apart; the unique constraint (UTC) cannot see that, so compare local times.
+    """
+    tz = zoneinfo.ZoneInfo(agent_timezone(agent))
+    local = slot.astimezone(tz).replace(tzinfo=None)
+    near = Run.objects.filter(
+        agent=agent, scheduled_for__range=(slot - timedelta(hours=3), slot + timedelta(hours=3))
+    ).exclude(scheduled_for=slot)
+    return any(
+        run.scheduled_for is not None
+        and run.scheduled_for.astimezone(tz).replace(tzinfo=None) == local
+        for run in near
+    )
 
 
 def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None:
@@ -149,7 +179,9 @@ def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None
     agent = Agent.objects.select_related("client").filter(pk=agent_id).first()
     if agent is None or not agent.enabled or agent.archived_at is not None or not agent.schedule:
         return None
-    slot = (fired_at or timezone.now()).astimezone(UTC).replace(second=0, microsecond=0)
+    slot = schedule_slot(agent, fired_at or timezone.now())
+    if _slot_already_run(agent, slot):
+        return None
     with transaction.atomic():
         going = Run.objects.for_agency(agent.agency).filter(
             agent=agent, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)
@@ -172,7 +204,6 @@ def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None
                     version=latest_version(agent),
                     trigger=Run.Trigger.SCHEDULE,
                     scheduled_for=slot,
-                    input=agent.instructions,
                     status=Run.Status.SKIPPED if reason else Run.Status.QUEUED,
                     error=reason,
                     finished_at=timezone.now() if reason else None,
@@ -223,7 +254,8 @@ def _job_for(run: Run) -> AgentJob:
     return AgentJob(
         model=price.model,
         system=SYSTEM_PROMPT,
-        prompt=run.input or definition["instructions"],
+        # The version's instructions: an edit made after the run was queued applies to the next one.
+        prompt=definition["instructions"],
         price=EnginePrice(
             input=price.input_per_mtok,
             output=price.output_per_mtok,
@@ -246,18 +278,21 @@ def execute_run(run_id: int) -> bool:
     Returns False when the run must wait: a scheduled run under the "queue one"
     policy starts only once the agent's running run has ended.
     """
-    waiting = (
-        Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).select_related("agent").first()
-    )
-    if (
-        waiting is not None
-        and waiting.agent.overlap_policy == Agent.Overlap.QUEUE_ONE
-        and Run.objects.filter(agent_id=waiting.agent_id, status=Run.Status.RUNNING).exists()
-    ):
-        return False
-    claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-        status=Run.Status.RUNNING, started_at=timezone.now()
-    )
+    with transaction.atomic():
+        waiting = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).first()
+        if waiting is None:
+            return True  # another worker has it, or it was cancelled or already ran
+        # Lock the agent row: two workers claiming runs of one "queue one" agent
+        # then check "is one running?" one after the other, never both at once.
+        agent = Agent.objects.select_for_update().get(pk=waiting.agent_id)
+        if (
+            agent.overlap_policy == Agent.Overlap.QUEUE_ONE
+            and Run.objects.filter(agent=agent, status=Run.Status.RUNNING).exists()
+        ):
+            return False
+        claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+            status=Run.Status.RUNNING, started_at=timezone.now()
+        )
     if not claimed:
         return True  # another worker has it, or it was cancelled or already ran
     run = Run.objects.select_related("version", "agent").get(pk=run_id)
@@ -266,11 +301,25 @@ def execute_run(run_id: int) -> bool:
         api_key=settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url=base_url or None
     )
     try:
+        job = _job_for(run)
+    except ModelPrice.DoesNotExist:
+        model = run.version.definition["model"]
+        _finish(
+            run,
+            Run.Status.FAILED,
+            error=f"The model {model} is no longer in the pricing table; "
+            "an operator must add it back.",
+        )
+        return True
+    try:
         outcome = run_agent(
-            _job_for(run),
+            job,
             client,
             DatabaseSink(run),
-            should_stop=lambda: Run.objects.filter(pk=run.pk, status=Run.Status.CANCELLED).exists(),
+            # Cancelled, or ended by the sweeper: either way this worker stops.
+            should_stop=lambda: (
+                not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists()
+            ),
         )
     except Exception as exc:  # an engine bug must not leave the run 'running' forever
         logger.exception("Run %s crashed", run.public_id)
@@ -296,7 +345,7 @@ def execute_run(run_id: int) -> bool:
 # A run left `running` this long past its own max runtime lost its worker.
 STUCK_GRACE = timedelta(minutes=5)
 # Queued this long with no worker claiming it: the dispatch was lost (for example
-# the broker dropped it). Longer than the "queue one" wait, so those are not doubled.
+# the broker dropped it).
 REDISPATCH_AFTER = timedelta(minutes=10)
 
 
@@ -318,7 +367,13 @@ def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
                 finished_at=now,
                 error="The worker running this run stopped responding; the sweeper ended it.",
             )
-    stale = Run.objects.filter(status=Run.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER)
+    running_agents = Run.objects.filter(status=Run.Status.RUNNING).values("agent_id")
+    stale = Run.objects.filter(
+        status=Run.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
+    ).exclude(
+        # Waiting on purpose ("queue one" behind a running run): its task retries by itself.
+        agent_id__in=running_agents
+    )
     resent = 0
     for run_id in stale.values_list("pk", flat=True):
         execute_run.delay(run_id)

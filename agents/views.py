@@ -8,14 +8,14 @@ import markdown
 import nh3
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import scheduling, services
+from agents import costs, scheduling, services
 from agents.forms import AgentForm
 from agents.models import Agent, AgentVersion, Run, RunEvent
 from clients.models import Client, Role
@@ -34,6 +34,15 @@ def agent_list(request: AgencyRequest, agency_slug: str) -> HttpResponse:
         .select_related("client", "model")
         .annotate(last_status=Subquery(last_run.values("status")[:1]))
         .annotate(last_run_at=Subquery(last_run.values("queued_at")[:1]))
+        .annotate(
+            cost_this_month=Subquery(
+                Run.objects.for_agency(request.agency)
+                .filter(agent=OuterRef("pk"), queued_at__gte=costs.month_start())
+                .values("agent")
+                .annotate(total=Sum("cost_usd"))
+                .values("total")
+            )
+        )
         .order_by("client__name", "name")
     )
     context = {"agents": agents, "can_edit": request.membership.has_role(Role.ADMIN)}
@@ -118,6 +127,9 @@ def agent_detail(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Ht
     context = {
         "agent": agent,
         "version": AgentVersion.objects.for_agency(request.agency).filter(agent=agent).first(),
+        "monthly_costs": costs.monthly_costs(
+            Run.objects.for_agency(request.agency).filter(agent=agent)
+        ),
         "runs": Run.objects.for_agency(request.agency)
         .filter(agent=agent)
         .select_related("version")[:25],

@@ -349,16 +349,31 @@ def update_client(client: Client, **fields: Any) -> Client:
     return client
 
 
+def _sync_client_schedules(client: Client) -> None:
+    """Archiving or restoring a client turns its agents' schedules off or back on."""
+    from agents.models import Agent
+    from agents.scheduling import sync_agent_schedule
+
+    for agent in (
+        Agent.objects.for_agency(client.agency).filter(client=client).select_related("client")
+    ):
+        sync_agent_schedule(agent)
+
+
+@transaction.atomic
 def archive_client(client: Client) -> Client:
     if client.archived_at is None:
         client.archived_at = timezone.now()
         client.save(update_fields=["archived_at", "updated_at"])
+        _sync_client_schedules(client)
     return client
 
 
+@transaction.atomic
 def restore_client(client: Client) -> Client:
     if client.archived_at is not None:
         client.archived_at = None
         client.full_clean()  # an active client may have taken the name meanwhile
         client.save(update_fields=["archived_at", "updated_at"])
+        _sync_client_schedules(client)
     return client

@@ -13,12 +13,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anthropic
+import httpx2
 
 from agents.engine.errors import PermanentModelError, TransientModelError
 from agents.engine.types import ToolSpec, Usage
 
 # Statuses worth retrying: timeout, conflict, rate limit, server errors, overloaded.
 TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Error types worth retrying; a stream that fails midway arrives as status 200 with one.
+TRANSIENT_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
+
+
+def _error_type(exc: anthropic.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return str(error.get("type", "")) if isinstance(error, dict) else ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class AnthropicModelClient:
                 message = stream.get_final_message()
         except anthropic.APIStatusError as exc:
             detail = f"{exc.status_code} {type(exc).__name__}: {exc.message}"
-            if exc.status_code in TRANSIENT_STATUSES:
+            if exc.status_code in TRANSIENT_STATUSES or _error_type(exc) in TRANSIENT_TYPES:
                 raise TransientModelError(
                     detail, exc.status_code, _retry_after(exc.response.headers)
                 ) from exc
@@ -118,6 +127,9 @@ class AnthropicModelClient:
             raise TransientModelError(f"timed out after {request.timeout:.0f} s") from exc
         except anthropic.APIConnectionError as exc:
             raise TransientModelError(f"connection failed: {exc}") from exc
+        except httpx2.TransportError as exc:
+            # Raised bare by the SDK when a stream breaks after it has started.
+            raise TransientModelError(f"the stream broke: {type(exc).__name__}") from exc
         usage = message.usage
         return ModelTurn(
             content=[block.model_dump(exclude_none=True) for block in message.content],

@@ -194,9 +194,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error(400, f"{required}: Field required")
                 return
         with state.lock:
-            state.requests.append(
-                {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
-            )
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            # The log is served without login: never keep a credential in it.
+            for secret_header in ("authorization", "x-api-key"):
+                if secret_header in headers:
+                    headers[secret_header] = headers[secret_header].split(" ")[0] + " [redacted]"
+            state.requests.append({"headers": headers, "body": body})
         if state.config.latency:
             time.sleep(state.config.latency)
         injected = state.injected_error()

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from agents import costs
+from agents.models import Agent, Run
 from clients import services
 from clients.forms import ClientForm, ViewerInviteForm, timezone_choices
 from clients.models import Client, ClientViewer, Invitation, Role
@@ -78,6 +80,12 @@ def client_detail(request: AgencyRequest, agency_slug: str, client_id: UUID) -> 
         ),
         "viewer_form": ViewerInviteForm(),
         "can_edit": request.membership.has_role(Role.ADMIN),
+        "agents": Agent.objects.for_agency(request.agency)
+        .filter(client=client, archived_at__isnull=True)
+        .select_related("model"),
+        "monthly_costs": costs.monthly_costs(
+            Run.objects.for_agency(request.agency).filter(agent__client=client)
+        ),
     }
     return render(request, "clients/client_detail.html", context)
 

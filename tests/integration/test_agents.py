@@ -202,3 +202,28 @@ def test_the_agent_list_query_count_does_not_grow(client, bob, client_a):
         client.get("/a/agency-a/agents/")
 
     assert len(many) == len(few)
+
+
+def test_costs_are_summed_by_month_on_agent_and_client_pages(client, bob, client_a):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    agent = make_agent(client_a)
+    other = make_agent(client_a, name="Competitor watch")
+    now = timezone.now()
+    make_run(agent, cost_usd=Decimal("0.1000"), queued_at=now)
+    make_run(other, cost_usd=Decimal("0.0250"), queued_at=now)
+    make_run(agent, cost_usd=Decimal("9"), queued_at=now - timedelta(days=400))  # out of range
+    client.force_login(bob)
+
+    agent_page = client.get(f"/a/agency-a/agents/{agent.public_id}/").content.decode()
+    client_page = client.get(f"/a/agency-a/clients/{client_a.public_id}/").content.decode()
+    listing = client.get("/a/agency-a/agents/").content.decode()
+
+    this_month = now.strftime("%B %Y")
+    assert f"<td>{this_month}</td><td>1</td><td>$0.1000</td>" in agent_page
+    assert f"<td>{this_month}</td><td>2</td><td>$0.1250</td>" in client_page
+    assert "$9.0000" not in client_page
+    assert "$0.10" in listing
+    assert "$0.03" in listing

@@ -83,3 +83,18 @@ def test_the_sweeper_is_registered_with_beat_by_a_migration():
     task = PeriodicTask.objects.get(name="agencyops: sweep stuck runs")
     assert task.task == "agents.tasks.sweep_stuck_runs"
     assert task.crontab.minute == "*/5"
+
+
+def test_the_sweeper_leaves_runs_waiting_under_queue_one_alone(client_a):
+    agent = make_agent(client_a, overlap_policy="queue_one", max_runtime_seconds=3600)
+    now = timezone.now()
+    make_run(agent, status=Run.Status.RUNNING, started_at=now - timedelta(minutes=20))
+    make_run(agent, queued_at=now - timedelta(minutes=20))
+
+    from unittest import mock
+
+    with mock.patch("agents.tasks.execute_run.delay") as delay:
+        _, resent = services.sweep_stuck_runs(now)
+
+    assert resent == 0
+    delay.assert_not_called()

@@ -145,3 +145,52 @@ def test_fire_times_are_shown_in_the_schedules_own_zone(client, ada, client_a):
     )
 
     assert b"09:00 NZDT" in response.content
+
+
+def test_a_late_or_redelivered_fire_maps_to_its_own_slot(client_a):
+    agent = make_agent(client_a, schedule="*/10 * * * *")
+
+    first = services.fire_schedule(agent.pk, datetime(2026, 11, 21, 10, 0, 2, tzinfo=UTC))
+    late = services.fire_schedule(agent.pk, datetime(2026, 11, 21, 10, 7, 40, tzinfo=UTC))
+
+    assert first.scheduled_for == datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    assert late is None
+    assert Run.objects.filter(agent=agent).count() == 1
+
+
+def test_the_daylight_saving_repeat_of_a_time_runs_once(client_a):
+    # Europe/London, 25 Oct 2026: 01:30 happens at 00:30 UTC (BST) and again at 01:30 UTC (GMT).
+    agent = make_agent(client_a, schedule="30 1 * * *")
+
+    first = services.fire_schedule(agent.pk, datetime(2026, 10, 25, 0, 30, tzinfo=UTC))
+    repeat = services.fire_schedule(agent.pk, datetime(2026, 10, 25, 1, 30, tzinfo=UTC))
+
+    assert first is not None
+    assert repeat is None
+    assert Run.objects.filter(agent=agent).count() == 1
+
+
+def test_archiving_the_client_switches_its_schedules_off_and_restoring_on(client_a):
+    from clients import services as client_services
+
+    agent = make_agent(client_a, schedule="30 2 * * *")
+    task = lambda: PeriodicTask.objects.get(name=f"agent:{agent.public_id}")  # noqa: E731
+
+    client_services.archive_client(client_a)
+    assert not task().enabled
+    client_services.restore_client(client_a)
+    assert task().enabled
+
+
+def test_a_run_whose_model_left_the_price_table_fails_clearly(client_a):
+    from agents.models import ModelPrice
+
+    agent = make_agent(client_a)
+    run = make_run(agent)
+    ModelPrice.objects.filter(model="claude-sonnet-4-6").update(model="claude-sonnet-retired")
+
+    services.execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert "no longer in the pricing table" in run.error

@@ -197,7 +197,7 @@ def test_the_api_key_is_sent_as_the_sdk_sends_it(simulator, model, sink):
     run_agent(make_job("hello"), model, sink)
 
     headers = sent_requests(simulator)[-1]["headers"]
-    assert headers["authorization"] == "Bearer sk-ant-test-not-a-real-key"
+    assert headers["authorization"] == "Bearer [redacted]"  # sent, but not kept in the log
     assert "anthropic-version" in headers
 
 
