@@ -53,7 +53,17 @@ class AgentVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("created_at",)
     list_select_related = ("agent", "created_by")
     raw_id_fields = ("agency", "agent", "created_by")
-    readonly_fields = ("definition", "created_at")
+    readonly_fields = ("agency", "agent", "number", "definition", "created_at", "created_by")
+
+    # Versions are immutable records of what ran: never added, changed or deleted here.
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 class RunEventInline(admin.TabularInline):  # type: ignore[type-arg]

@@ -328,17 +328,16 @@ def execute_run(run_id: int) -> bool:
         )
         return True
     usage = outcome.usage
-    _finish(
-        run,
-        Run.Status(outcome.status),
-        output=outcome.output,
-        error=outcome.error,
+    # What was spent counts whatever the run's final status (a cancelled or swept
+    # run keeps its status, but not a cost of zero).
+    Run.objects.filter(pk=run.pk).update(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         cost_usd=outcome.cost_usd,
     )
+    _finish(run, Run.Status(outcome.status), output=outcome.output, error=outcome.error)
     return True
 
 

@@ -60,7 +60,8 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("name", "website", "contact_email", "agency__name")
     list_select_related = ("agency",)
     raw_id_fields = ("agency",)
-    readonly_fields = ("public_id", "created_at", "updated_at")
+    # Archive and restore in the app: they also switch the agents' schedules.
+    readonly_fields = ("public_id", "created_at", "updated_at", "archived_at")
     date_hierarchy = "created_at"
 
 

@@ -345,7 +345,10 @@ def update_client(client: Client, **fields: Any) -> Client:
     for name, value in fields.items():
         setattr(client, name, value)
     client.full_clean()
-    client.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        client.save(update_fields=[*fields, "updated_at"])
+        if "timezone" in fields:
+            _sync_client_schedules(client)  # agents on the client's zone fire in the new one
     return client
 
 

@@ -167,7 +167,7 @@ def run_agent(
                 f"${job.budget_usd} budget is spent.",
                 turns=turn_number - 1,
             )
-        turn = _call_with_retries(run, client, tools, turn_number, on_text, rng)
+        turn = _call_with_retries(run, client, tools, turn_number, on_text, rng, stop)
         if isinstance(turn, RunOutcome):
             return turn
         run.messages.append({"role": "assistant", "content": turn.content})
@@ -203,9 +203,12 @@ def _call_with_retries(
     turn_number: int,
     on_text: Callable[[str], None] | None,
     rng: random.Random,
+    stop: Callable[[], bool],
 ) -> ModelTurn | RunOutcome:
     job = run.job
     for attempt in range(job.retry.attempts):
+        if attempt and stop():
+            return run.outcome("cancelled", error="Cancelled.", turns=turn_number - 1)
         remaining = run.remaining()
         if remaining <= 0:
             return run.outcome(

@@ -64,3 +64,19 @@ def test_admin_login_goes_through_allauth_so_two_factor_applies(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_agent_versions_are_read_only_in_the_admin(client, client_a):
+    from tests.factories import make_agent
+
+    version = make_agent(client_a).versions.get()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert client.get("/admin/agents/agentversion/add/").status_code == 403
+    assert (
+        client.post(f"/admin/agents/agentversion/{version.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert (
+        client.get(f"/admin/agents/agentversion/{version.pk}/change/").status_code == 200
+    )  # view only

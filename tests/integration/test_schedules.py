@@ -194,3 +194,14 @@ def test_a_run_whose_model_left_the_price_table_fails_clearly(client_a):
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
     assert "no longer in the pricing table" in run.error
+
+
+def test_changing_the_clients_time_zone_moves_its_schedules(client_a):
+    from clients import services as client_services
+
+    agent = make_agent(client_a, schedule="30 2 * * *")
+
+    client_services.update_client(client_a, timezone="Asia/Tokyo")
+
+    task = PeriodicTask.objects.get(name=f"agent:{agent.public_id}")
+    assert str(task.crontab.timezone) == "Asia/Tokyo"

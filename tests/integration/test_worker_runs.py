@@ -91,3 +91,25 @@ def test_a_second_delivery_of_the_task_does_not_run_it_again(worker, simulator, 
     assert RunEvent.objects.filter(run=run).count() == events_before
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED
+
+
+def test_a_cancelled_run_keeps_the_cost_it_ran_up(worker, simulator, client_a):
+    simulator.state.config.latency = 0.5
+    simulator.add_script(
+        "two", [Turn(tool_uses=({"name": "nope", "input": {}},)), Turn(text="never")]
+    )
+    agent = make_agent(client_a, instructions="[sim:script=two]")
+    run = services.trigger_run(agent, None)
+    deadline = time.monotonic() + 20
+    while not RunEvent.objects.filter(run=run, type="model.response").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    services.cancel_run(run, None)
+    run = wait_for(run)
+    time.sleep(1.5)  # let the worker notice and record what it spent
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.CANCELLED
+    assert run.cost_usd > 0
+    assert run.cost_usd == sum(e.cost_usd for e in RunEvent.objects.filter(run=run))

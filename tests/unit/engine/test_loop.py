@@ -274,3 +274,20 @@ def test_a_cancelled_run_stops_at_its_next_step(simulator, model, sink):
     assert outcome.status == "cancelled"
     assert sink.types().count("model.response") == 1
     assert "tool.call" not in sink.types()
+
+
+def test_a_run_cancelled_while_retrying_stops_retrying(simulator, model, sink, clock):
+    simulator.add_script("stuck", [Turn(text="x", fail_first=(529,) * 5)])
+    answers = iter([False, False, True])
+
+    outcome = run_agent(
+        make_job("stuck", retry=RetryPolicy(attempts=5, base_backoff=0.01, max_backoff=0.01)),
+        model,
+        sink,
+        clock=clock,
+        should_stop=lambda: next(answers),
+    )
+
+    assert outcome.status == "cancelled"
+    # Asked at the turn start, then before each retry: the third answer stops it after two waits.
+    assert len(clock.slept) == 2
