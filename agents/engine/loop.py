@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from agents.engine.errors import PermanentModelError, TransientModelError
+from agents.engine.errors import ModelError, PermanentModelError, TransientModelError
 from agents.engine.llm import ModelClient, ModelRequest, ModelTurn
 from agents.engine.pricing import PER_TOKEN, cost_of
 from agents.engine.types import (
@@ -102,6 +102,17 @@ class _Run:
 
     def emit(self, type_: str, data: dict[str, Any], **kwargs: Any) -> None:
         self.sink.emit(Event(type_, redact(data, self.job.secrets), **kwargs))
+
+    def give_up(
+        self, exc: ModelError, status: RunStatus, error: str, turn_number: int, spent_ms: int = 0
+    ) -> RunOutcome:
+        """Record the model error that ends the run, and end it."""
+        self.emit(
+            "model.error",
+            {"turn": turn_number, "error": exc.message, "status": exc.status, "final": True},
+            duration_ms=spent_ms,
+        )
+        return self.outcome(status, error=error, turns=turn_number - 1)
 
     def remaining(self) -> float:
         return self.job.max_runtime - (self.clock.monotonic() - self.started)
@@ -230,38 +241,22 @@ def _call_with_retries(
         except TransientModelError as exc:
             spent = int((run.clock.monotonic() - started) * 1000)
             if attempt + 1 >= job.retry.attempts:
-                run.emit(
-                    "model.error",
-                    {
-                        "turn": turn_number,
-                        "error": exc.message,
-                        "status": exc.status,
-                        "final": True,
-                    },
-                    duration_ms=spent,
-                )
-                return run.outcome(
+                return run.give_up(
+                    exc,
                     "failed",
-                    error=f"The model API kept failing ({exc.message}) "
+                    f"The model API kept failing ({exc.message}) "
                     f"after {job.retry.attempts} attempts.",
-                    turns=turn_number - 1,
+                    turn_number,
+                    spent,
                 )
             delay = backoff_delay(attempt, job, exc.retry_after, rng)
             if delay >= run.remaining():
-                run.emit(
-                    "model.error",
-                    {
-                        "turn": turn_number,
-                        "error": exc.message,
-                        "status": exc.status,
-                        "final": True,
-                    },
-                    duration_ms=spent,
-                )
-                return run.outcome(
+                return run.give_up(
+                    exc,
                     "timed_out",
-                    error=f"No time left to retry after: {exc.message}",
-                    turns=turn_number - 1,
+                    f"No time left to retry after: {exc.message}",
+                    turn_number,
+                    spent,
                 )
             run.emit(
                 "model.retry",
@@ -277,14 +272,8 @@ def _call_with_retries(
             run.clock.sleep(delay)
             continue
         except PermanentModelError as exc:
-            run.emit(
-                "model.error",
-                {"turn": turn_number, "error": exc.message, "status": exc.status, "final": True},
-            )
-            return run.outcome(
-                "failed",
-                error=f"The model API refused the request: {exc.message}",
-                turns=turn_number - 1,
+            return run.give_up(
+                exc, "failed", f"The model API refused the request: {exc.message}", turn_number
             )
         cost = cost_of(turn.usage, job.price)
         run.usage += turn.usage
