@@ -24,6 +24,7 @@ from agents.engine.types import AgentJob, Event, RetryPolicy
 from agents.engine.types import ModelPrice as EnginePrice
 from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
 from agents.scheduling import agent_timezone, parse_schedule, sync_agent_schedule
+from clients.services import ServiceError
 
 if TYPE_CHECKING:
     from clients.models import User
@@ -35,12 +36,6 @@ SYSTEM_PROMPT = (
     "clients. Do the job described by the user, use the tools you are given where they "
     "help, and finish with the deliverable itself, written in Markdown."
 )
-
-
-class ServiceError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # ------------------------------------------------------------------ the model endpoint

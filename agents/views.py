@@ -19,6 +19,7 @@ from agents import costs, scheduling, services
 from agents.forms import AgentForm
 from agents.models import Agent, AgentVersion, Run, RunEvent
 from clients.models import Client, Role
+from clients.services import ServiceError
 from clients.tenancy import AgencyRequest, get_for_agency_or_404, role_required
 from clients.views.rendering import render_region
 
@@ -145,7 +146,7 @@ def agent_run_now(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> H
     agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
     try:
         run = services.trigger_run(agent, request.user)
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("agent-detail", agency_slug=request.agency.slug, agent_id=agent.public_id)
     return redirect("run-detail", agency_slug=request.agency.slug, run_id=run.public_id)

@@ -7,19 +7,14 @@ from django.http import FileResponse, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from clients.models import ClientViewer
 from clients.tenancy import AuthedRequest, viewer_for
 from clients.views.clients import logo_response
-
-
-def _viewer_or_none(request: AuthedRequest) -> ClientViewer | None:
-    return viewer_for(request.user)
 
 
 @login_required
 @require_GET
 def portal_home(request: AuthedRequest) -> HttpResponse:
-    viewer = _viewer_or_none(request)
+    viewer = viewer_for(request.user)
     if viewer is None:
         return render(
             request,
@@ -36,7 +31,7 @@ def portal_home(request: AuthedRequest) -> HttpResponse:
 @login_required
 @require_GET
 def portal_logo(request: AuthedRequest) -> FileResponse | HttpResponse:
-    viewer = _viewer_or_none(request)
+    viewer = viewer_for(request.user)
     if viewer is None:
         return HttpResponse(status=404)
     return logo_response(viewer.client)
