@@ -9,6 +9,7 @@ real SECRET_KEY.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,19 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif env_int("DATABASE_POOL_MAX_SIZE", 0) > 0:
+    # A worker on the threads pool carries hundreds of runs, each of which only
+    # touches the database between model calls; a pool shared by its threads keeps
+    # them within PostgreSQL's connection limit (runs return their connection after
+    # each write, see agents/services.py).
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        "pool": {
+            "min_size": 2,
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 0),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 60),
+        }
+    }
 else:
     _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
     _db["CONN_HEALTH_CHECKS"] = True
@@ -251,6 +265,33 @@ ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8765").rstrip("/")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL") or ("" if ANTHROPIC_API_KEY else SIMULATOR_URL)
 
+# ------------------------------------------------------------------ runs
+# Charged per hour a run takes, on top of its model cost (USD).
+RUNTIME_USD_PER_HOUR = Decimal(env_str("RUNTIME_USD_PER_HOUR", "0.08"))
+# A scheduled fire that starts later than this after its slot counts as missed
+# (the scheduler or the workers were down); the agent's missed-fire policy decides.
+MISSED_FIRE_GRACE_SECONDS = env_int("MISSED_FIRE_GRACE_SECONDS", 300)
+# A running run whose worker has written nothing for this long lost its worker.
+RUN_HEARTBEAT_TIMEOUT_SECONDS = env_int("RUN_HEARTBEAT_TIMEOUT_SECONDS", 300)
+# Inbound webhooks: a signed request older or newer than this is refused.
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
+WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 65_536)
+
+# ------------------------------------------------------------------ sandbox
+# Tools run in a bubblewrap sandbox, one fresh workspace per run under this folder.
+SANDBOX_DIR = Path(env_str("SANDBOX_DIR", str(DATA_DIR / "sandbox")))
+# Without bubblewrap, tools refuse to run unless the operator sets this; then they
+# run as plain processes of the worker, with the same limits but no isolation.
+SANDBOX_ALLOW_UNSANDBOXED = env_bool("SANDBOX_ALLOW_UNSANDBOXED", False)
+SANDBOX_CPU_SECONDS = env_int("SANDBOX_CPU_SECONDS", 10)
+SANDBOX_MEMORY_MB = env_int("SANDBOX_MEMORY_MB", 512)
+SANDBOX_WALL_SECONDS = env_int("SANDBOX_WALL_SECONDS", 30)
+SANDBOX_OUTPUT_BYTES = env_int("SANDBOX_OUTPUT_BYTES", 65_536)
+SANDBOX_FILE_MB = env_int("SANDBOX_FILE_MB", 10)
+# Files left in the workspace are kept as artifacts up to these sizes.
+ARTIFACT_MAX_FILE_BYTES = env_int("ARTIFACT_MAX_FILE_BYTES", 1_048_576)
+ARTIFACT_MAX_RUN_BYTES = env_int("ARTIFACT_MAX_RUN_BYTES", 5_242_880)
+
 # ------------------------------------------------------------------ celery
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -277,6 +318,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fires go to their own queue so a worker busy with long runs never makes a
+# schedule late; workers consume both (see README, "Running at scale").
+CELERY_TASK_ROUTES = {
+    "agents.tasks.execute_run": {"queue": "runs"},
+    "agents.tasks.fire_schedule": {"queue": "schedule"},
+    "agents.tasks.sweep_stuck_runs": {"queue": "schedule"},
+}
+WORKER_QUEUES = "runs,schedule,celery"
 
 # ------------------------------------------------------------------ logging
 LOGGING: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from agents import views as agent_views
 from clients import views as client_views
 from clients.urls import agency_urlpatterns
 
@@ -21,4 +22,11 @@ urlpatterns = [
     path("invitations/<str:token>/", client_views.invitation_open, name="invitation-open"),
     path("portal/", include("clients.portal_urls")),
     path("a/<slug:agency_slug>/", include(agency_urlpatterns)),
+    # Called by outside systems, signed with the agent's secret (agents/webhooks.py).
+    # Not under /a/: no session, so not `agency_slug` (AgencyMiddleware would ask for a login).
+    path(
+        "hooks/<slug:agency>/agents/<uuid:agent_id>/",
+        agent_views.webhook_receive,
+        name="agent-webhook-receive",
+    ),
 ]

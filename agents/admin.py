@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 
 from agents import services
-from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
+from agents.models import Agent, AgentVersion, ModelPrice, Run, RunArtifact, RunEvent
 
 
 @admin.register(ModelPrice)
@@ -81,7 +81,17 @@ class RunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("agent__name", "agent__client__name", "public_id")
     list_select_related = ("agent",)
     raw_id_fields = ("agency", "agent", "version", "triggered_by")
-    readonly_fields = ("public_id", "queued_at", "started_at", "finished_at", "cost_usd")
+    readonly_fields = (
+        "public_id",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "attempt",
+        "cost_usd",
+        "runtime_cost_usd",
+        "delivery_id",
+    )
     inlines = (RunEventInline,)
 
 
@@ -91,3 +101,17 @@ class RunEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("type",)
     search_fields = ("run__agent__name", "type")
     raw_id_fields = ("agency", "run")
+
+
+@admin.register(RunArtifact)
+class RunArtifactAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("path", "run", "size", "created_at")
+    search_fields = ("path", "run__agent__name")
+    list_filter = ("created_at",)
+    raw_id_fields = ("agency", "run")
+    # The bytes are downloaded from the run page; the admin shows what exists.
+    exclude = ("content",)
+    readonly_fields = ("agency", "run", "path", "size", "created_at")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 
@@ -25,6 +25,8 @@ class AgentForm(forms.ModelForm[Agent]):
             "schedule",
             "timezone",
             "overlap_policy",
+            "missed_fire_policy",
+            "tools",
             "enabled",
         )
         labels = {
@@ -36,6 +38,25 @@ class AgentForm(forms.ModelForm[Agent]):
             "instructions": forms.Textarea(attrs={"rows": 6}),
             "schedule": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"}),
         }
+
+    TOOL_LABELS: ClassVar[dict[str, str]] = {
+        "list_files": "List files",
+        "read_file": "Read files",
+        "write_file": "Write files",
+        "shell": "Shell commands",
+    }
+
+    tools = forms.MultipleChoiceField(
+        choices=list(TOOL_LABELS.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each call runs in a sandbox: no network, a fresh workspace per run, "
+        "time and memory limits. Files left in the workspace become the run's artifacts.",
+    )
+
+    @classmethod
+    def tool_choices(cls) -> list[tuple[str, str]]:
+        return list(cls.TOOL_LABELS.items())
 
     def __init__(self, *args: Any, agency: Agency, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

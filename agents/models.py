@@ -37,6 +37,10 @@ class ModelPrice(models.Model):
         return self.label
 
 
+def default_tools() -> list[str]:
+    return ["list_files", "read_file", "write_file"]
+
+
 class Agent(models.Model):
     """One recurring job for one client."""
 
@@ -91,7 +95,27 @@ class Agent(models.Model):
         choices=Overlap.choices,
         default=Overlap.SKIP,
     )
+
+    class MissedFire(models.TextChoices):
+        RUN_ONCE = "run_once", "Run once when back up"
+        SKIP = "skip", "Skip missed fires"
+
+    missed_fire_policy = models.CharField(
+        "if fires were missed",
+        max_length=10,
+        choices=MissedFire.choices,
+        default=MissedFire.RUN_ONCE,
+        help_text="While beat or the workers were down. Missed fires become at most one run.",
+    )
+    tools = models.JSONField(
+        default=default_tools,
+        blank=True,
+        help_text="Sandboxed tools the agent may call; see agents/engine/sandbox.py.",
+    )
     enabled = models.BooleanField(default=True, help_text="Paused agents do not run on schedule.")
+    # Signs inbound webhook calls. Shown once when created; never rendered again
+    # and kept out of versions, the admin and traces.
+    webhook_secret = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -105,7 +129,11 @@ class Agent(models.Model):
         return f"{self.name} ({self.client})"
 
     def clean(self) -> None:
+        from agents.engine.sandbox import TOOL_NAMES
         from agents.scheduling import ScheduleError, parse_schedule
+
+        if not isinstance(self.tools, list) or any(t not in TOOL_NAMES for t in self.tools):
+            raise ValidationError({"tools": f"Tools must be among: {', '.join(TOOL_NAMES)}."})
 
         if self.schedule and self.client_id is not None:
             try:
@@ -181,7 +209,15 @@ class Run(models.Model):
     output_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
     cache_read_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    cost_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal(0), help_text="Model cost plus runtime."
+    )
+    runtime_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    # Claims so far (a run whose worker died is claimed again) and the last sign of life.
+    attempt = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A webhook call's signature: the same signed request twice starts one run.
+    delivery_id = models.CharField(max_length=64, blank=True)
 
     objects: ClassVar[AgencyQuerySet[Run]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -193,10 +229,19 @@ class Run(models.Model):
         ]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["agent", "scheduled_for"], name="run_once_per_slot"),
+            models.UniqueConstraint(
+                fields=["agent", "delivery_id"],
+                condition=~models.Q(delivery_id=""),
+                name="run_once_per_webhook_delivery",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.agent.name} run {self.public_id}"
+
+    @property
+    def model_cost_usd(self) -> Decimal:
+        return self.cost_usd - self.runtime_cost_usd
 
     @property
     def is_finished(self) -> bool:
@@ -236,3 +281,30 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.seq}"
+
+
+class RunArtifact(models.Model):
+    """A file the agent left in its workspace, kept when the run ended (size-capped)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=500)
+    size = models.PositiveIntegerField()
+    content = models.BinaryField()
+    created_at = models.DateTimeField(default=now)
+
+    objects: ClassVar[AgencyQuerySet[RunArtifact]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["run", "path"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["run", "path"], name="run_artifact_path_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]

@@ -7,22 +7,27 @@ twice runs it once, and writes each engine event as a RunEvent as it happens.
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from agents.engine.llm import AnthropicModelClient
 from agents.engine.loop import run_agent
+from agents.engine.sandbox import TOOL_NAMES, SandboxLimits, SandboxTools, collect_files
 from agents.engine.types import AgentJob, Event, RetryPolicy
 from agents.engine.types import ModelPrice as EnginePrice
-from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
+from agents.models import Agent, AgentVersion, ModelPrice, Run, RunArtifact, RunEvent
 from agents.scheduling import agent_timezone, parse_schedule, sync_agent_schedule
 from clients.services import ServiceError
 
@@ -61,6 +66,8 @@ DEFINITION_FIELDS = (
     "schedule",
     "timezone",
     "overlap_policy",
+    "missed_fire_policy",
+    "tools",
     "max_runtime_seconds",
     "budget_usd",
     "retry_attempts",
@@ -74,6 +81,8 @@ def definition_of(agent: Agent) -> dict[str, Any]:
     data: dict[str, Any] = {name: getattr(agent, name) for name in DEFINITION_FIELDS}
     data["model"] = agent.model.model
     data["client"] = str(agent.client.public_id)
+    # In one fixed order, so the same set of tools compares equal.
+    data["tools"] = [name for name in TOOL_NAMES if name in agent.tools]
     # Both are two-decimal fields; one spelling, so an unchanged value compares equal.
     for name in ("budget_usd", "retry_backoff_seconds"):
         data[name] = None if data[name] is None else f"{Decimal(data[name]):.2f}"
@@ -110,7 +119,14 @@ def latest_version(agent: Agent) -> AgentVersion:
 # ------------------------------------------------------------------ runs
 
 
-def trigger_run(agent: Agent, by: User | None, trigger: str = Run.Trigger.MANUAL) -> Run:
+def trigger_run(
+    agent: Agent,
+    by: User | None,
+    trigger: str = Run.Trigger.MANUAL,
+    *,
+    input: str = "",
+    delivery_id: str = "",
+) -> Run:
     """Queue a run of the agent's latest version and hand it to a worker after commit."""
     from agents.tasks import execute_run
 
@@ -127,6 +143,8 @@ def trigger_run(agent: Agent, by: User | None, trigger: str = Run.Trigger.MANUAL
             version=latest_version(agent),
             trigger=trigger,
             triggered_by=by,
+            input=input,
+            delivery_id=delivery_id,
         )
         # celery-types predates delay_on_commit (Celery 5.4+).
         execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
@@ -163,20 +181,27 @@ def _slot_already_run(agent: Agent, slot: datetime) -> bool:
 
 
 def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None:
-    """Create the run for this schedule slot, once, applying the overlap policy.
+    """Create the run for this schedule slot, once, applying the overlap and missed-fire policies.
 
     A refused fire is recorded as a `skipped` run with the reason. A second fire
     for the same slot (two beats, a redelivered task, a daylight-saving repeat)
     hits the unique (agent, scheduled_for) constraint and creates nothing.
+
+    Fires missed while beat or the workers were down collapse into one: beat
+    sends one catch-up fire per agent, queued fires all map to the latest slot.
+    A fire later than MISSED_FIRE_GRACE_SECONDS then runs once, or is recorded
+    as skipped when the agent's missed-fire policy says so.
     """
     from agents.tasks import execute_run
 
     agent = Agent.objects.select_related("client").filter(pk=agent_id).first()
     if agent is None or not agent.enabled or agent.archived_at is not None or not agent.schedule:
         return None
-    slot = schedule_slot(agent, fired_at or timezone.now())
+    fired_at = fired_at or timezone.now()
+    slot = schedule_slot(agent, fired_at)
     if _slot_already_run(agent, slot):
         return None
+    late = fired_at - slot
     with transaction.atomic():
         going = Run.objects.for_agency(agent.agency).filter(
             agent=agent, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)
@@ -184,6 +209,14 @@ def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None
         reason = ""
         if agent.client.archived_at is not None:
             reason = f"{agent.client.name} is archived."
+        elif (
+            agent.missed_fire_policy == Agent.MissedFire.SKIP
+            and late.total_seconds() > settings.MISSED_FIRE_GRACE_SECONDS
+        ):
+            reason = (
+                f"Missed: this fire came {int(late.total_seconds() // 60)} min late, "
+                "while the scheduler or the workers were down (missed-fire policy: skip)."
+            )
         elif agent.overlap_policy == Agent.Overlap.SKIP and going.exists():
             reason = "The previous run was still going (overlap policy: skip)."
         elif (
@@ -216,12 +249,26 @@ def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None
     return run
 
 
+def release_connection() -> None:
+    """Hand the database connection back between a run's steps.
+
+    A worker on the threads pool carries hundreds of runs that spend nearly all
+    their time waiting on the model; with the connection pool on (settings,
+    DATABASE_POOL_MAX_SIZE) this returns the connection to the pool, so a few
+    dozen connections serve them all.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 class DatabaseSink:
     """Write each engine event as a RunEvent row right away, so the run page shows it live."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.seq = 0
+        # A run claimed again after its worker died goes on numbering where it was.
+        last = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True)
+        self.seq = last.first() or 0
 
     def emit(self, event: Event) -> None:
         self.seq += 1
@@ -239,18 +286,22 @@ class DatabaseSink:
             cost_usd=event.cost_usd,
             duration_ms=event.duration_ms,
         )
+        release_connection()
 
 
 def _job_for(run: Run) -> AgentJob:
     definition = run.version.definition
     price = ModelPrice.objects.get(model=definition["model"])
     budget = definition.get("budget_usd")
-    secrets = tuple(s for s in (settings.ANTHROPIC_API_KEY,) if s)
+    secrets = tuple(s for s in (settings.ANTHROPIC_API_KEY, run.agent.webhook_secret) if s)
+    # The version's instructions: an edit made after the run was queued applies to the next one.
+    prompt = definition["instructions"]
+    if run.input:
+        prompt += f"\n\n## Input for this run ({run.get_trigger_display()})\n\n{run.input}"
     return AgentJob(
         model=price.model,
         system=SYSTEM_PROMPT,
-        # The version's instructions: an edit made after the run was queued applies to the next one.
-        prompt=definition["instructions"],
+        prompt=prompt,
         price=EnginePrice(
             input=price.input_per_mtok,
             output=price.output_per_mtok,
@@ -267,16 +318,34 @@ def _job_for(run: Run) -> AgentJob:
     )
 
 
-def execute_run(run_id: int) -> bool:
-    """Run a queued run to its end. Safe to call twice: only one call claims it.
+def workspace_of(run: Run) -> Path:
+    return Path(settings.SANDBOX_DIR) / str(run.public_id)
 
-    Returns False when the run must wait: a scheduled run under the "queue one"
-    policy starts only once the agent's running run has ended.
+
+def _toolbox_for(run: Run) -> SandboxTools:
+    return SandboxTools(
+        workspace_of(run),
+        tuple(run.version.definition.get("tools", ())),
+        SandboxLimits(
+            cpu_seconds=settings.SANDBOX_CPU_SECONDS,
+            memory_bytes=settings.SANDBOX_MEMORY_MB * 1024 * 1024,
+            file_bytes=settings.SANDBOX_FILE_MB * 1024 * 1024,
+            output_bytes=settings.SANDBOX_OUTPUT_BYTES,
+            wall_seconds=float(settings.SANDBOX_WALL_SECONDS),
+        ),
+        allow_unsandboxed=settings.SANDBOX_ALLOW_UNSANDBOXED,
+    )
+
+
+def _claim(run_id: int) -> int | None:
+    """Mark a queued run running; return its attempt number, or None if it is not ours.
+
+    None also when a "queue one" run must wait; the caller tells the two apart.
     """
     with transaction.atomic():
         waiting = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).first()
         if waiting is None:
-            return True  # another worker has it, or it was cancelled or already ran
+            return None
         # Lock the agent row: two workers claiming runs of one "queue one" agent
         # then check "is one running?" one after the other, never both at once.
         agent = Agent.objects.select_for_update().get(pk=waiting.agent_id)
@@ -284,56 +353,139 @@ def execute_run(run_id: int) -> bool:
             agent.overlap_policy == Agent.Overlap.QUEUE_ONE
             and Run.objects.filter(agent=agent, status=Run.Status.RUNNING).exists()
         ):
-            return False
-        claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-            status=Run.Status.RUNNING, started_at=timezone.now()
+            return -1
+        attempt = waiting.attempt + 1
+        now = timezone.now()
+        claimed = Run.objects.filter(
+            pk=run_id, status=Run.Status.QUEUED, attempt=waiting.attempt
+        ).update(
+            status=Run.Status.RUNNING,
+            started_at=waiting.started_at or now,
+            heartbeat_at=now,
+            attempt=attempt,
         )
-    if not claimed:
+    return attempt if claimed else None
+
+
+def execute_run(run_id: int) -> bool:
+    """Run a queued run to its end. Safe to call twice: only one call claims it.
+
+    Returns False when the run must wait: a scheduled run under the "queue one"
+    policy starts only once the agent's running run has ended.
+    """
+    attempt = _claim(run_id)
+    if attempt == -1:
+        return False
+    if attempt is None:
         return True  # another worker has it, or it was cancelled or already ran
     run = Run.objects.select_related("version", "agent").get(pk=run_id)
-    base_url, _ = model_endpoint()
-    client = AnthropicModelClient(
-        api_key=settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url=base_url or None
+    ours = Run.objects.filter(pk=run.pk, attempt=attempt)
+    started = timezone.now()
+    workspace = workspace_of(run)
+    # Fresh for every attempt: a retry after a lost worker starts from a clean slate.
+    shutil.rmtree(workspace, ignore_errors=True)
+    try:
+        outcome = _run_engine(run, ours)
+    finally:
+        _keep_artifacts(run, ours)
+        shutil.rmtree(workspace, ignore_errors=True)
+    status, output, error = outcome
+    # Totals from the trace, so tokens spent by an attempt whose worker died count
+    # too, and count once. Only the attempt that ends the run is charged runtime.
+    totals = RunEvent.objects.filter(run=run).aggregate(
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cache_write_tokens=Sum("cache_write_tokens"),
+        cache_read_tokens=Sum("cache_read_tokens"),
+        model_cost=Sum("cost_usd"),
     )
+    hours = Decimal((timezone.now() - started).total_seconds()) / 3600
+    runtime_cost = (hours * settings.RUNTIME_USD_PER_HOUR).quantize(Decimal("0.000001"))
+    model_cost = totals.pop("model_cost") or Decimal(0)
+    # What was spent counts whatever the run's final status: a run cancelled or
+    # ended by the sweeper meanwhile keeps that status, not a cost of zero.
+    ours.update(
+        **{name: value or 0 for name, value in totals.items()},
+        runtime_cost_usd=runtime_cost,
+        cost_usd=model_cost + runtime_cost,
+    )
+    ours.filter(status=Run.Status.RUNNING).update(
+        status=status, finished_at=timezone.now(), output=output, error=error
+    )
+    return True
+
+
+@functools.cache
+def _model_client(api_key: str, base_url: str) -> AnthropicModelClient:
+    """One SDK client per process and endpoint, shared by the worker's threads.
+
+    The SDK's client is thread-safe and keeps a connection pool; building one per
+    run would cost more CPU than the run's own requests on a busy worker.
+    """
+    return AnthropicModelClient(api_key=api_key, base_url=base_url or None)
+
+
+def _run_engine(run: Run, ours: Any) -> tuple[Run.Status, str, str]:
+    """Run the engine for a claimed run; return (status, output, error)."""
     try:
         job = _job_for(run)
     except ModelPrice.DoesNotExist:
         model = run.version.definition["model"]
-        _finish(
-            run,
+        return (
             Run.Status.FAILED,
-            error=f"The model {model} is no longer in the pricing table; "
-            "an operator must add it back.",
+            "",
+            f"The model {model} is no longer in the pricing table; an operator must add it back.",
         )
-        return True
+    base_url, _ = model_endpoint()
+    client = _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
+
+    def should_stop() -> bool:
+        # One write that is also the heartbeat: it matches nothing once the run was
+        # cancelled, ended by the sweeper, or handed to another worker.
+        alive = ours.filter(status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
+        release_connection()
+        return not alive
+
+    release_connection()
     try:
         outcome = run_agent(
-            job,
-            client,
-            DatabaseSink(run),
-            # Cancelled, or ended by the sweeper: either way this worker stops.
-            should_stop=lambda: (
-                not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists()
-            ),
+            job, client, DatabaseSink(run), tools=_toolbox_for(run), should_stop=should_stop
         )
     except Exception as exc:  # an engine bug must not leave the run 'running' forever
         logger.exception("Run %s crashed", run.public_id)
-        _finish(
-            run, Run.Status.FAILED, error=f"Internal error: {type(exc).__name__}. It was logged."
-        )
-        return True
-    usage = outcome.usage
-    # What was spent counts whatever the run's final status (a cancelled or swept
-    # run keeps its status, but not a cost of zero).
-    Run.objects.filter(pk=run.pk).update(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cost_usd=outcome.cost_usd,
+        return Run.Status.FAILED, "", f"Internal error: {type(exc).__name__}. It was logged."
+    return Run.Status(outcome.status), outcome.output, outcome.error
+
+
+def _keep_artifacts(run: Run, ours: Any) -> None:
+    """Store the files the agent left in its workspace, within the size caps."""
+    workspace = workspace_of(run)
+    if not workspace.is_dir() or not ours.exists():
+        return
+    files, notes = collect_files(
+        workspace, settings.ARTIFACT_MAX_FILE_BYTES, settings.ARTIFACT_MAX_RUN_BYTES
     )
-    _finish(run, Run.Status(outcome.status), output=outcome.output, error=outcome.error)
-    return True
+    with transaction.atomic():
+        RunArtifact.objects.filter(run=run).delete()
+        RunArtifact.objects.bulk_create(
+            RunArtifact(
+                agency_id=run.agency_id,
+                run=run,
+                path=f.path,
+                size=len(f.content),
+                content=f.content,
+            )
+            for f in files
+        )
+        if notes:
+            seq = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True)
+            RunEvent.objects.create(
+                agency_id=run.agency_id,
+                run=run,
+                seq=(seq.first() or 0) + 1,
+                type="artifacts.skipped",
+                data={"files": notes},
+            )
 
 
 # A run left `running` this long past its own max runtime lost its worker.
@@ -341,40 +493,61 @@ STUCK_GRACE = timedelta(minutes=5)
 # Queued this long with no worker claiming it: the dispatch was lost (for example
 # the broker dropped it).
 REDISPATCH_AFTER = timedelta(minutes=10)
+# A run whose worker died is claimed again at most this many times in all.
+MAX_ATTEMPTS = 3
 
 
 def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
-    """End runs whose worker died, and re-send runs nobody claimed. Returns (ended, resent).
+    """Repair runs a lost worker or message left behind. Returns (ended, resent).
 
-    Re-sending is safe: execute_run claims with a conditional update.
+    A running run with no heartbeat for RUN_HEARTBEAT_TIMEOUT_SECONDS lost its
+    worker: it is queued again and re-sent while it has attempts and time left,
+    else ended `timed_out`. Re-sending is safe: execute_run claims with a
+    conditional update, and the attempt number retires the lost worker's writes.
     """
     from agents.tasks import execute_run
 
     now = now or timezone.now()
     ended = 0
+    resent = 0
+    silent_since = now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_SECONDS)
     running = Run.objects.filter(status=Run.Status.RUNNING).select_related("agent")
     for run in running.iterator():
         started = run.started_at or run.queued_at
-        if started + timedelta(seconds=run.agent.max_runtime_seconds) + STUCK_GRACE < now:
-            ended += Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        deadline = started + timedelta(seconds=run.agent.max_runtime_seconds)
+        heartbeat = run.heartbeat_at or started
+        stale = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempt=run.attempt)
+        if deadline + STUCK_GRACE < now or (
+            heartbeat < silent_since and run.attempt >= MAX_ATTEMPTS
+        ):
+            ended += stale.update(
                 status=Run.Status.TIMED_OUT,
                 finished_at=now,
                 error="The worker running this run stopped responding; the sweeper ended it.",
+                cost_usd=_trace_cost(run),
             )
+        elif heartbeat < silent_since and stale.update(status=Run.Status.QUEUED):
+            logger.warning("Run %s lost its worker; claiming it again", run.public_id)
+            execute_run.delay(run.pk)
+            resent += 1
     running_agents = Run.objects.filter(status=Run.Status.RUNNING).values("agent_id")
-    stale = Run.objects.filter(
+    unclaimed = Run.objects.filter(
         status=Run.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
     ).exclude(
         # Waiting on purpose ("queue one" behind a running run): its task retries by itself.
         agent_id__in=running_agents
     )
-    resent = 0
-    for run_id in stale.values_list("pk", flat=True):
+    for run_id in unclaimed.values_list("pk", flat=True):
         execute_run.delay(run_id)
         resent += 1
     if ended or resent:
-        logger.warning("Sweeper: ended %d stuck runs, re-sent %d unclaimed ones", ended, resent)
+        logger.warning("Sweeper: ended %d stuck runs, re-sent %d", ended, resent)
     return ended, resent
+
+
+def _trace_cost(run: Run) -> Decimal:
+    """What the run's recorded model calls cost: its worker died before totalling them."""
+    return RunEvent.objects.filter(run=run).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
 
 
 def cancel_run(run: Run, by: User | None) -> bool:
@@ -387,11 +560,4 @@ def cancel_run(run: Run, by: User | None) -> bool:
         Run.objects.filter(pk=run.pk, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)).update(
             status=Run.Status.CANCELLED, finished_at=timezone.now(), error=f"Cancelled{who}."
         )
-    )
-
-
-def _finish(run: Run, status: Run.Status, **fields: Any) -> None:
-    # Conditional: a run cancelled meanwhile keeps its status.
-    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), **fields
     )

@@ -13,6 +13,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("agents/<uuid:agent_id>/", views.agent_detail, name="agent-detail"),
     path("agents/<uuid:agent_id>/edit/", views.agent_edit, name="agent-edit"),
     path("agents/<uuid:agent_id>/run/", views.agent_run_now, name="agent-run-now"),
+    path("agents/<uuid:agent_id>/webhook/", views.agent_webhook, name="agent-webhook"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
     path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path(
+        "runs/<uuid:run_id>/artifacts/<uuid:artifact_id>/",
+        views.artifact_download,
+        name="run-artifact",
+    ),
 ]

@@ -6,18 +6,22 @@ from uuid import UUID
 
 import markdown
 import nh3
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery, Sum
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import costs, scheduling, services
+from agents import costs, scheduling, services, webhooks
 from agents.forms import AgentForm
-from agents.models import Agent, AgentVersion, Run, RunEvent
+from agents.models import Agent, AgentVersion, Run, RunArtifact, RunEvent
 from clients.models import Client, Role
 from clients.services import ServiceError
 from clients.tenancy import AgencyRequest, get_for_agency_or_404, role_required
@@ -122,23 +126,60 @@ def schedule_preview(request: AgencyRequest, agency_slug: str) -> HttpResponse:
     return render(request, "agents/agent_form.html#schedule-preview", context)
 
 
-@require_GET
-def agent_detail(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> HttpResponse:
-    agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
-    context = {
+RUNS_PER_PAGE = 25
+
+
+def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, object]:
+    runs = Run.objects.for_agency(request.agency).filter(agent=agent)
+    status = request.GET.get("status", "")
+    if status in Run.Status.values:
+        runs = runs.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(runs.select_related("version").order_by("-queued_at", "-pk"), RUNS_PER_PAGE)
+    return {
         "agent": agent,
         "version": AgentVersion.objects.for_agency(request.agency).filter(agent=agent).first(),
         "monthly_costs": costs.monthly_costs(
             Run.objects.for_agency(request.agency).filter(agent=agent)
         ),
-        "runs": Run.objects.for_agency(request.agency)
-        .filter(agent=agent)
-        .select_related("version")[:25],
+        "page": page.get_page(request.GET.get("page")),
+        "status_filter": status,
+        "statuses": Run.Status.choices,
         "endpoint": services.model_endpoint()[1],
+        "tool_labels": [label for value, label in AgentForm.tool_choices() if value in agent.tools],
+        "webhook_url": request.build_absolute_uri(
+            reverse("agent-webhook-receive", args=[request.agency.slug, agent.public_id])
+        ),
         **schedule_preview_context(request, agent.schedule, agent.timezone, str(agent.client_id)),
         "can_edit": request.membership.has_role(Role.ADMIN),
     }
-    return render(request, "agents/agent_detail.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def agent_detail(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> HttpResponse:
+    agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
+    context = agent_detail_context(request, agent)
+    return render_region(request, "agents/agent_detail.html", "run-history", context)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def agent_webhook(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> HttpResponse:
+    """Create, replace or remove the agent's webhook secret; a new one is shown this once."""
+    agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
+    new_secret = ""
+    if request.POST.get("action") == "remove":
+        webhooks.remove_webhook_secret(agent)
+        messages.success(request, "Webhook turned off; calls signed with the old secret now fail.")
+    else:
+        new_secret = webhooks.set_webhook_secret(agent)
+    context = {**agent_detail_context(request, agent), "new_secret": new_secret}
+    # Rendered, not redirected: the secret must not travel in a URL or the session.
+    response = render_region(request, "agents/agent_detail.html", "webhook", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
@@ -163,8 +204,16 @@ def run_cancel(request: AgencyRequest, agency_slug: str, run_id: UUID) -> HttpRe
 
 
 def render_report(text: str) -> str:
-    """Markdown from the model, as sanitized HTML (no scripts, styles or event handlers)."""
-    return mark_safe(nh3.clean(markdown.markdown(text, extensions=["tables", "sane_lists"])))  # noqa: S308 (sanitized by nh3)
+    """Markdown from the model as sanitized HTML.
+
+    Raw HTML in the text is shown as text, not parsed: a report that mentions
+    `<title>` must show it, and nh3 would drop it with what follows. nh3 then
+    removes anything unsafe the Markdown itself produced.
+    """
+    md = markdown.Markdown(extensions=["tables", "sane_lists"])
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return mark_safe(nh3.clean(md.convert(text)))  # noqa: S308 (sanitized by nh3)
 
 
 @require_GET
@@ -176,6 +225,50 @@ def run_detail(request: AgencyRequest, agency_slug: str, run_id: UUID) -> HttpRe
         "run": run,
         "agent": run.agent,
         "events": events,
+        "artifacts": RunArtifact.objects.for_agency(request.agency)
+        .filter(run=run)
+        .defer("content"),
+        "model_label": run.version.definition.get("model", ""),
+        "runtime_rate": settings.RUNTIME_USD_PER_HOUR,
         "report": render_report(run.output) if run.output else "",
     }
     return render_region(request, "agents/run_detail.html", "run-live", context)
+
+
+@require_GET
+def artifact_download(
+    request: AgencyRequest, agency_slug: str, run_id: UUID, artifact_id: UUID
+) -> HttpResponse:
+    artifact = get_for_agency_or_404(
+        RunArtifact, request.agency, public_id=artifact_id, run__public_id=run_id
+    )
+    # Always an attachment, as plain bytes: an agent-written .html must not render
+    # on our origin.
+    response = HttpResponse(bytes(artifact.content), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{_safe_filename(artifact.name)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "artifact"
+
+
+@csrf_exempt
+@require_POST
+def webhook_receive(request: HttpRequest, agency: str, agent_id: UUID) -> HttpResponse:
+    """An outside system starts a run: a signed POST whose body becomes the run's input.
+
+    No session: the signature is the credential (agents/webhooks.py).
+    """
+    try:
+        run = webhooks.receive_webhook(
+            agency,
+            agent_id,
+            request.headers.get("X-AgencyOps-Timestamp", ""),
+            request.headers.get("X-AgencyOps-Signature", ""),
+            request.body,
+        )
+    except webhooks.WebhookError as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    return JsonResponse({"run": str(run.public_id), "status": run.status}, status=202)

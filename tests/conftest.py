@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings as django_settings
 from django.db import connections
 
 from agencyops.celery import app
 from agents.simulator import Simulator, SimulatorConfig
 from clients.models import Role
 from tests.factories import AgencyFactory, ClientFactory, MembershipFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def sandbox_dir(settings, tmp_path):
+    """Each test's run workspaces in its own temporary folder, never the repo's var/."""
+    settings.SANDBOX_DIR = tmp_path / "sandbox"
+    return settings.SANDBOX_DIR
 
 
 @pytest.fixture
@@ -77,13 +85,25 @@ def simulator(settings):
         yield sim
 
 
+def purge_queues():
+    """Drop messages an earlier test left on any of the queues workers consume."""
+    with app.connection_for_write() as conn:
+        for queue in django_settings.WORKER_QUEUES.split(","):
+            conn.default_channel.queue_purge(queue)
+
+
 @pytest.fixture
 def worker(transactional_db):
     """A real Celery worker on the test broker (Redis), in a thread of this process."""
     assert not app.conf.task_always_eager
-    app.control.purge()
+    purge_queues()
     with start_worker(
-        app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+        app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        shutdown_timeout=10,
+        queues=django_settings.WORKER_QUEUES.split(","),
     ):
         yield
     connections.close_all()

@@ -172,7 +172,7 @@ def run_agent(
             return run.outcome("cancelled", error="Cancelled.", turns=turn_number - 1)
         if job.budget_usd is not None and run.cost + run.worst_case_cost() > job.budget_usd:
             return run.outcome(
-                "failed",
+                "skipped" if turn_number == 1 else "failed",
                 error=f"Stopped before model call {turn_number}: it could cost up to "
                 f"${run.worst_case_cost():.4f}, and ${run.cost:.4f} of the "
                 f"${job.budget_usd} budget is spent.",

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-RunStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
+# "skipped": refused before the first model call (the budget cannot cover one call).
+RunStatus = Literal["succeeded", "failed", "timed_out", "cancelled", "skipped"]
 
 
 @dataclass(frozen=True)

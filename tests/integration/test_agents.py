@@ -27,6 +27,8 @@ def agent_data(client, **overrides):
         "schedule": "",
         "timezone": "",
         "overlap_policy": "skip",
+        "missed_fire_policy": "run_once",
+        "tools": ["list_files", "read_file", "write_file"],
         "enabled": "on",
     }
     data.update(overrides)
@@ -155,7 +157,8 @@ def test_a_finished_run_shows_its_report_sanitized_and_stops_polling(client, bob
     run = make_run(
         make_agent(client_a),
         status="succeeded",
-        output="# Audit\n\n- fix titles\n\n<script>alert(1)</script><img src=x onerror=alert(1)>",
+        output="# Audit\n\n- fix titles\n- 3 pages share one <title>\n\n"
+        "<script>alert(1)</script><img src=x onerror=alert(1)>\n\n[link](javascript:alert(1))",
         cost_usd=Decimal("0.012345"),
     )
     RunEvent.objects.create(
@@ -168,8 +171,12 @@ def test_a_finished_run_shows_its_report_sanitized_and_stops_polling(client, bob
     assert b"every 2s" not in response.content
     assert b"<h1>Audit</h1>" in response.content
     assert b"<li>fix titles</li>" in response.content
+    # Raw HTML from the model is shown as text, never as markup.
+    assert b"<li>3 pages share one &lt;title&gt;</li>" in response.content
     assert b"<script>alert(1)" not in response.content
-    assert b"onerror" not in response.content
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in response.content
+    assert b"<img src=x" not in response.content
+    assert b"javascript:" not in response.content
     assert b"$0.0123" in response.content
     assert b"model.response" in response.content
 
@@ -222,8 +229,8 @@ def test_costs_are_summed_by_month_on_agent_and_client_pages(client, bob, client
     listing = client.get("/a/agency-a/agents/").content.decode()
 
     this_month = now.strftime("%B %Y")
-    assert f"<td>{this_month}</td><td>1</td><td>$0.1000</td>" in agent_page
-    assert f"<td>{this_month}</td><td>2</td><td>$0.1250</td>" in client_page
+    assert f'<td>{this_month}</td><td>1</td><td class="num">$0.1000</td>' in agent_page
+    assert f'<td>{this_month}</td><td>2</td><td class="num">$0.1250</td>' in client_page
     assert "$9.0000" not in client_page
     assert "$0.10" in listing
     assert "$0.03" in listing

@@ -88,7 +88,12 @@ def test_the_sweeper_is_registered_with_beat_by_a_migration():
 def test_the_sweeper_leaves_runs_waiting_under_queue_one_alone(client_a):
     agent = make_agent(client_a, overlap_policy="queue_one", max_runtime_seconds=3600)
     now = timezone.now()
-    make_run(agent, status=Run.Status.RUNNING, started_at=now - timedelta(minutes=20))
+    make_run(
+        agent,
+        status=Run.Status.RUNNING,
+        started_at=now - timedelta(minutes=20),
+        heartbeat_at=now - timedelta(seconds=30),
+    )
     make_run(agent, queued_at=now - timedelta(minutes=20))
 
     from unittest import mock
@@ -98,3 +103,57 @@ def test_the_sweeper_leaves_runs_waiting_under_queue_one_alone(client_a):
 
     assert resent == 0
     delay.assert_not_called()
+
+
+def test_a_silent_run_is_queued_again_and_resent(client_a, settings):
+    settings.RUN_HEARTBEAT_TIMEOUT_SECONDS = 120
+    agent = make_agent(client_a, max_runtime_seconds=3600)
+    now = timezone.now()
+    lost = make_run(
+        agent,
+        status=Run.Status.RUNNING,
+        attempt=1,
+        started_at=now - timedelta(minutes=10),
+        heartbeat_at=now - timedelta(minutes=3),
+    )
+    alive = make_run(
+        agent,
+        status=Run.Status.RUNNING,
+        attempt=1,
+        started_at=now - timedelta(minutes=10),
+        heartbeat_at=now - timedelta(minutes=1),
+    )
+
+    from unittest import mock
+
+    with mock.patch("agents.tasks.execute_run.delay") as delay:
+        ended, resent = services.sweep_stuck_runs(now)
+
+    assert (ended, resent) == (0, 1)
+    delay.assert_called_once_with(lost.pk)
+    lost.refresh_from_db()
+    alive.refresh_from_db()
+    assert lost.status == Run.Status.QUEUED
+    assert alive.status == Run.Status.RUNNING
+
+
+def test_a_run_that_lost_its_worker_too_often_ends_with_its_trace_cost(client_a, settings):
+    settings.RUN_HEARTBEAT_TIMEOUT_SECONDS = 120
+    agent = make_agent(client_a, max_runtime_seconds=3600)
+    now = timezone.now()
+    run = make_run(
+        agent,
+        status=Run.Status.RUNNING,
+        attempt=services.MAX_ATTEMPTS,
+        started_at=now - timedelta(minutes=30),
+        heartbeat_at=now - timedelta(minutes=3),
+    )
+    for seq, cost in enumerate(("0.0125", "0.0200"), start=1):
+        run.events.create(agency=run.agency, seq=seq, type="model.response", cost_usd=cost)
+
+    ended, _ = services.sweep_stuck_runs(now)
+
+    run.refresh_from_db()
+    assert ended == 1
+    assert run.status == Run.Status.TIMED_OUT
+    assert str(run.cost_usd) == "0.032500"

@@ -205,3 +205,28 @@ def test_changing_the_clients_time_zone_moves_its_schedules(client_a):
 
     task = PeriodicTask.objects.get(name=f"agent:{agent.public_id}")
     assert str(task.crontab.timezone) == "Asia/Tokyo"
+
+
+def test_a_late_fire_runs_once_under_the_run_once_policy(client_a):
+    # Beat was down from 02:00 to 03:10: its catch-up fire maps to the 02:30 slot.
+    agent = make_agent(client_a, schedule="30 2 * * *", missed_fire_policy="run_once")
+
+    run = services.fire_schedule(agent.pk, SLOT.replace(hour=3, minute=10))
+    again = services.fire_schedule(agent.pk, SLOT.replace(hour=3, minute=11))
+
+    assert run.status == Run.Status.QUEUED
+    assert run.scheduled_for == SLOT.replace(second=0)
+    assert again is None
+
+
+def test_a_late_fire_is_recorded_as_skipped_under_the_skip_policy(client_a, settings):
+    settings.MISSED_FIRE_GRACE_SECONDS = 300
+    agent = make_agent(client_a, schedule="30 2 * * *", missed_fire_policy="skip")
+
+    on_time = services.fire_schedule(agent.pk, SLOT.replace(minute=34))  # within the grace
+    late = services.fire_schedule(agent.pk, SLOT.replace(day=22, minute=40))
+
+    assert on_time.status == Run.Status.QUEUED
+    assert late.status == Run.Status.SKIPPED
+    assert late.error.startswith("Missed: this fire came 10 min late")
+    assert "missed-fire policy: skip" in late.error

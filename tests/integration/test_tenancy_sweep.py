@@ -44,9 +44,12 @@ def objects_of_a(agency_a, alice, client_a):
     """One object of agency A for every kind of id an agency URL takes."""
     viewer = ClientViewerFactory(client=client_a, user=UserFactory(email="v@acme.test"))
     agent = make_agent(client_a)
+    run = make_run(agent)
+    artifact = run.artifacts.create(agency=agency_a, path="report.md", size=2, content=b"hi")
     return {
         "agent_id": agent.public_id,
-        "run_id": make_run(agent).public_id,
+        "run_id": run.public_id,
+        "artifact_id": artifact.public_id,
         "client_id": client_a.public_id,
         "member_id": Membership.objects.get(user=alice).public_id,
         "invitation_id": InvitationFactory(agency=agency_a).public_id,

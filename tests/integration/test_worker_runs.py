@@ -7,6 +7,7 @@ connections, so these tests use committed transactions (transaction=True).
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -52,10 +53,15 @@ def test_run_now_is_executed_by_the_worker_and_priced(worker, simulator, client_
         "run.finished",
     ]
     events = RunEvent.objects.filter(run=run)
-    assert run.cost_usd > 0
-    assert run.cost_usd == sum(e.cost_usd for e in events)
+    assert run.model_cost_usd > 0
+    assert run.model_cost_usd == sum(e.cost_usd for e in events)
     assert run.output_tokens == sum(e.output_tokens for e in events)
     assert run.started_at <= run.finished_at
+    # The runtime charge: $0.08 an hour of the run (rounded to the micro-dollar).
+    hours = Decimal((run.finished_at - run.started_at).total_seconds()) / 3600
+    assert run.runtime_cost_usd > 0
+    assert abs(run.runtime_cost_usd - hours * Decimal("0.08")) < Decimal("0.000002")
+    assert run.cost_usd == run.model_cost_usd + run.runtime_cost_usd
 
 
 def test_a_run_survives_transient_errors_through_retries(worker, simulator, client_a):
@@ -112,4 +118,36 @@ def test_a_cancelled_run_keeps_the_cost_it_ran_up(worker, simulator, client_a):
 
     assert run.status == Run.Status.CANCELLED
     assert run.cost_usd > 0
-    assert run.cost_usd == sum(e.cost_usd for e in RunEvent.objects.filter(run=run))
+    assert run.model_cost_usd == sum(e.cost_usd for e in RunEvent.objects.filter(run=run))
+
+
+def test_the_agent_works_in_a_sandbox_and_its_files_become_artifacts(
+    worker, simulator, client, bob, client_a
+):
+    # No script: the simulator's generated SEO audit lists files, then writes report.md.
+    agent = make_agent(
+        client_a,
+        instructions="Nightly SEO audit of https://acmebakery.test.",
+        tools=["list_files", "write_file"],
+    )
+
+    run = wait_for(services.trigger_run(agent, None))
+
+    assert run.status == Run.Status.SUCCEEDED
+    calls = RunEvent.objects.filter(run=run, type="tool.result").order_by("seq")
+    assert [e.data["name"] for e in calls] == ["list_files", "write_file"]
+    assert calls[0].data["content"] == "(no files)"
+    assert calls[1].data["content"].startswith("Wrote ")
+    artifact = run.artifacts.get()
+    assert artifact.path == "report.md"
+    assert bytes(artifact.content).startswith(b"# SEO audit")
+    assert not services.workspace_of(run).exists()  # the workspace is cleaned up
+
+    client.force_login(bob)
+    page = client.get(f"/a/agency-a/runs/{run.public_id}/")
+    link = f"/a/agency-a/runs/{run.public_id}/artifacts/{artifact.public_id}/"
+    assert link.encode() in page.content
+    download = client.get(link)
+    assert download["Content-Disposition"] == 'attachment; filename="report.md"'
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download.content == bytes(artifact.content)

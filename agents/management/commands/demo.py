@@ -110,7 +110,11 @@ class Command(BaseCommand):
                 "worker",
                 "--beat",
                 "--loglevel=INFO",
-                "--concurrency=2",
+                # Runs wait on the model, so threads carry many at once (README,
+                # "Running at scale"); SQLite keeps the demo's count modest.
+                "--pool=threads",
+                "--concurrency=16",
+                f"--queues={settings.WORKER_QUEUES}",
             ],
         }
         # Links in emails (invitations, verification) must point at this server.

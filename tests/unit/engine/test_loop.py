@@ -155,9 +155,26 @@ def test_the_budget_guard_stops_before_an_expensive_call(simulator, model, sink)
 
     outcome = run_agent(job, model, sink)
 
-    assert outcome.status == "failed"
+    # Refused before doing anything: recorded as skipped, with the reason.
+    assert outcome.status == "skipped"
     assert "Stopped before model call 1" in outcome.error
     assert sent_requests(simulator) == []
+
+
+def test_the_budget_guard_fails_a_run_that_spent_its_budget(simulator, model, sink):
+    # A long first answer costs real output tokens; the budget covers the first
+    # call's worst case ($0.0614 at 4096 tokens) but not what is left after it.
+    simulator.add_script(
+        "spender",
+        [Turn(text="word " * 4000, tool_uses=({"name": "note", "input": {}},)), Turn(text="done")],
+    )
+    job = make_job("spender", budget_usd=Decimal("0.07"))
+
+    outcome = run_agent(job, model, sink)
+
+    assert outcome.status == "failed"
+    assert "Stopped before model call 2" in outcome.error
+    assert len(sent_requests(simulator)) == 1
 
 
 def test_a_failing_tool_is_reported_to_the_model_not_fatal(simulator, model, sink):
