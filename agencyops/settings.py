@@ -288,6 +288,14 @@ SANDBOX_MEMORY_MB = env_int("SANDBOX_MEMORY_MB", 512)
 SANDBOX_WALL_SECONDS = env_int("SANDBOX_WALL_SECONDS", 30)
 SANDBOX_OUTPUT_BYTES = env_int("SANDBOX_OUTPUT_BYTES", 65_536)
 SANDBOX_FILE_MB = env_int("SANDBOX_FILE_MB", 10)
+SANDBOX_WORKSPACE_MB = env_int("SANDBOX_WORKSPACE_MB", 100)
+# A run's worker is judged lost after RUN_HEARTBEAT_TIMEOUT_SECONDS of silence;
+# one tool call or one model call (120 s) must never be that long.
+if max(SANDBOX_WALL_SECONDS, 120) + 60 > RUN_HEARTBEAT_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "RUN_HEARTBEAT_TIMEOUT_SECONDS must be at least 60 s more than both "
+        "SANDBOX_WALL_SECONDS and the 120 s model-call timeout."
+    )
 # Files left in the workspace are kept as artifacts up to these sizes.
 ARTIFACT_MAX_FILE_BYTES = env_int("ARTIFACT_MAX_FILE_BYTES", 1_048_576)
 ARTIFACT_MAX_RUN_BYTES = env_int("ARTIFACT_MAX_RUN_BYTES", 5_242_880)

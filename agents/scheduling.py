@@ -116,7 +116,8 @@ def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
     task.kwargs = json.dumps({"agent_id": agent.pk})
     task.enabled = active
     task.description = f"{agent.name} for {agent.client.name}"
-    # A fire left in the queue longer than this is dropped rather than run late.
-    task.expire_seconds = 3600
+    # Never dropped: fires queued while the workers were down all map to the
+    # latest slot and make one run, which the missed-fire policy then decides on.
+    task.expire_seconds = None
     task.save()
     return task

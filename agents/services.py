@@ -7,9 +7,10 @@ twice runs it once, and writes each engine event as a RunEvent as it happens.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-import shutil
+import time
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +25,13 @@ from django.utils import timezone
 
 from agents.engine.llm import AnthropicModelClient
 from agents.engine.loop import run_agent
-from agents.engine.sandbox import TOOL_NAMES, SandboxLimits, SandboxTools, collect_files
+from agents.engine.sandbox import (
+    TOOL_NAMES,
+    SandboxLimits,
+    SandboxTools,
+    collect_files,
+    remove_tree,
+)
 from agents.engine.types import AgentJob, Event, RetryPolicy
 from agents.engine.types import ModelPrice as EnginePrice
 from agents.models import Agent, AgentVersion, ModelPrice, Run, RunArtifact, RunEvent
@@ -94,7 +101,12 @@ def save_agent(agent: Agent, by: User | None) -> Agent:
     """Validate and save `agent`; publish a new version if its definition changed."""
     agent.agency = agent.client.agency
     agent.full_clean()
-    agent.save()
+    if agent._state.adding:
+        agent.save()
+    else:
+        # Never from this instance: it may be older than a secret change made meanwhile.
+        fields = [f.name for f in Agent._meta.concrete_fields if not f.primary_key]
+        agent.save(update_fields=[name for name in fields if name != "webhook_secret"])
     sync_agent_schedule(agent)
     definition = definition_of(agent)
     latest = AgentVersion.objects.filter(agent=agent).order_by("-number").first()
@@ -255,20 +267,24 @@ def release_connection() -> None:
     A worker on the threads pool carries hundreds of runs that spend nearly all
     their time waiting on the model; with the connection pool on (settings,
     DATABASE_POOL_MAX_SIZE) this returns the connection to the pool, so a few
-    dozen connections serve them all.
+    dozen connections serve them all. Without a pool each thread keeps its own.
     """
-    if not connection.in_atomic_block:
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+    if pooled and not connection.in_atomic_block:
         connection.close()
+
+
+# Each attempt numbers its events from its own base, so a lost worker that is in
+# fact still writing can never collide with the attempt that replaced it.
+SEQ_PER_ATTEMPT = 10_000
 
 
 class DatabaseSink:
     """Write each engine event as a RunEvent row right away, so the run page shows it live."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, attempt: int = 1) -> None:
         self.run = run
-        # A run claimed again after its worker died goes on numbering where it was.
-        last = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True)
-        self.seq = last.first() or 0
+        self.seq = (attempt - 1) * SEQ_PER_ATTEMPT
 
     def emit(self, event: Event) -> None:
         self.seq += 1
@@ -289,7 +305,7 @@ class DatabaseSink:
         release_connection()
 
 
-def _job_for(run: Run) -> AgentJob:
+def _job_for(run: Run, spent: Decimal) -> AgentJob:
     definition = run.version.definition
     price = ModelPrice.objects.get(model=definition["model"])
     budget = definition.get("budget_usd")
@@ -308,8 +324,10 @@ def _job_for(run: Run) -> AgentJob:
             cache_write=price.cache_write_per_mtok,
             cache_read=price.cache_read_per_mtok,
         ),
-        max_runtime=float(definition["max_runtime_seconds"]),
+        # What is left of it: an attempt after a lost worker does not start the clock anew.
+        max_runtime=float(definition["max_runtime_seconds"]) - _elapsed(run),
         budget_usd=Decimal(budget) if budget else None,
+        spent_usd=spent,
         retry=RetryPolicy(
             attempts=int(definition["retry_attempts"]),
             base_backoff=float(definition["retry_backoff_seconds"]),
@@ -318,13 +336,19 @@ def _job_for(run: Run) -> AgentJob:
     )
 
 
-def workspace_of(run: Run) -> Path:
-    return Path(settings.SANDBOX_DIR) / str(run.public_id)
+def _elapsed(run: Run) -> float:
+    started = run.started_at or timezone.now()
+    return (timezone.now() - started).total_seconds()
 
 
-def _toolbox_for(run: Run) -> SandboxTools:
+def workspace_of(run: Run, attempt: int) -> Path:
+    """One folder per attempt: a lost worker still running never shares it."""
+    return Path(settings.SANDBOX_DIR) / str(run.public_id) / str(attempt)
+
+
+def _toolbox_for(run: Run, attempt: int) -> SandboxTools:
     return SandboxTools(
-        workspace_of(run),
+        workspace_of(run, attempt),
         tuple(run.version.definition.get("tools", ())),
         SandboxLimits(
             cpu_seconds=settings.SANDBOX_CPU_SECONDS,
@@ -332,6 +356,7 @@ def _toolbox_for(run: Run) -> SandboxTools:
             file_bytes=settings.SANDBOX_FILE_MB * 1024 * 1024,
             output_bytes=settings.SANDBOX_OUTPUT_BYTES,
             wall_seconds=float(settings.SANDBOX_WALL_SECONDS),
+            workspace_bytes=settings.SANDBOX_WORKSPACE_MB * 1024 * 1024,
         ),
         allow_unsandboxed=settings.SANDBOX_ALLOW_UNSANDBOXED,
     )
@@ -381,38 +406,42 @@ def execute_run(run_id: int) -> bool:
     run = Run.objects.select_related("version", "agent").get(pk=run_id)
     ours = Run.objects.filter(pk=run.pk, attempt=attempt)
     started = timezone.now()
-    workspace = workspace_of(run)
-    # Fresh for every attempt: a retry after a lost worker starts from a clean slate.
-    shutil.rmtree(workspace, ignore_errors=True)
+    workspace = workspace_of(run, attempt)
+    remove_tree(workspace)
+    status, output, error = _run_engine(run, ours, attempt)
     try:
-        outcome = _run_engine(run, ours)
+        _keep_artifacts(run, ours, workspace, attempt)
+    except Exception:  # the run's result must be recorded whatever its files were
+        logger.exception("Run %s: keeping its artifacts failed", run.public_id)
     finally:
-        _keep_artifacts(run, ours)
-        shutil.rmtree(workspace, ignore_errors=True)
-    status, output, error = outcome
+        remove_tree(workspace)
+        with contextlib.suppress(OSError):
+            workspace.parent.rmdir()  # the run's folder, once no attempt uses it
     # Totals from the trace, so tokens spent by an attempt whose worker died count
     # too, and count once. Only the attempt that ends the run is charged runtime.
+    hours = Decimal((timezone.now() - started).total_seconds()) / 3600
+    runtime_cost = (hours * settings.RUNTIME_USD_PER_HOUR).quantize(Decimal("0.000001"))
+    totals = trace_totals(run)
+    totals["cost_usd"] += runtime_cost
+    # What was spent counts whatever the run's final status: a run cancelled or
+    # ended by the sweeper meanwhile keeps that status, not a cost of zero.
+    ours.update(**totals, runtime_cost_usd=runtime_cost)
+    ours.filter(status=Run.Status.RUNNING).update(
+        status=status, finished_at=timezone.now(), output=output, error=error
+    )
+    return True
+
+
+def trace_totals(run: Run) -> dict[str, Any]:
+    """Tokens and model cost summed from the run's trace, every attempt included."""
     totals = RunEvent.objects.filter(run=run).aggregate(
         input_tokens=Sum("input_tokens"),
         output_tokens=Sum("output_tokens"),
         cache_write_tokens=Sum("cache_write_tokens"),
         cache_read_tokens=Sum("cache_read_tokens"),
-        model_cost=Sum("cost_usd"),
+        cost_usd=Sum("cost_usd"),
     )
-    hours = Decimal((timezone.now() - started).total_seconds()) / 3600
-    runtime_cost = (hours * settings.RUNTIME_USD_PER_HOUR).quantize(Decimal("0.000001"))
-    model_cost = totals.pop("model_cost") or Decimal(0)
-    # What was spent counts whatever the run's final status: a run cancelled or
-    # ended by the sweeper meanwhile keeps that status, not a cost of zero.
-    ours.update(
-        **{name: value or 0 for name, value in totals.items()},
-        runtime_cost_usd=runtime_cost,
-        cost_usd=model_cost + runtime_cost,
-    )
-    ours.filter(status=Run.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), output=output, error=error
-    )
-    return True
+    return {name: value or 0 for name, value in totals.items()}
 
 
 @functools.cache
@@ -425,10 +454,14 @@ def _model_client(api_key: str, base_url: str) -> AnthropicModelClient:
     return AnthropicModelClient(api_key=api_key, base_url=base_url or None)
 
 
-def _run_engine(run: Run, ours: Any) -> tuple[Run.Status, str, str]:
+# A long model call streams text; this often, it also proves the worker alive.
+HEARTBEAT_EVERY = 30.0
+
+
+def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str]:
     """Run the engine for a claimed run; return (status, output, error)."""
     try:
-        job = _job_for(run)
+        job = _job_for(run, Decimal(trace_totals(run)["cost_usd"]))
     except ModelPrice.DoesNotExist:
         model = run.version.definition["model"]
         return (
@@ -438,18 +471,30 @@ def _run_engine(run: Run, ours: Any) -> tuple[Run.Status, str, str]:
         )
     base_url, _ = model_endpoint()
     client = _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
+    last_beat = time.monotonic()
 
     def should_stop() -> bool:
         # One write that is also the heartbeat: it matches nothing once the run was
         # cancelled, ended by the sweeper, or handed to another worker.
+        nonlocal last_beat
+        last_beat = time.monotonic()
         alive = ours.filter(status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
         release_connection()
         return not alive
 
+    def on_text(_chunk: str) -> None:
+        if time.monotonic() - last_beat > HEARTBEAT_EVERY:
+            should_stop()
+
     release_connection()
     try:
         outcome = run_agent(
-            job, client, DatabaseSink(run), tools=_toolbox_for(run), should_stop=should_stop
+            job,
+            client,
+            DatabaseSink(run, attempt),
+            tools=_toolbox_for(run, attempt),
+            on_text=on_text,
+            should_stop=should_stop,
         )
     except Exception as exc:  # an engine bug must not leave the run 'running' forever
         logger.exception("Run %s crashed", run.public_id)
@@ -457,9 +502,8 @@ def _run_engine(run: Run, ours: Any) -> tuple[Run.Status, str, str]:
     return Run.Status(outcome.status), outcome.output, outcome.error
 
 
-def _keep_artifacts(run: Run, ours: Any) -> None:
+def _keep_artifacts(run: Run, ours: Any, workspace: Path, attempt: int) -> None:
     """Store the files the agent left in its workspace, within the size caps."""
-    workspace = workspace_of(run)
     if not workspace.is_dir() or not ours.exists():
         return
     files, notes = collect_files(
@@ -477,15 +521,11 @@ def _keep_artifacts(run: Run, ours: Any) -> None:
             )
             for f in files
         )
-        if notes:
-            seq = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True)
-            RunEvent.objects.create(
-                agency_id=run.agency_id,
-                run=run,
-                seq=(seq.first() or 0) + 1,
-                type="artifacts.skipped",
-                data={"files": notes},
-            )
+    if notes:
+        sink = DatabaseSink(run, attempt)
+        last = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True)
+        sink.seq = last.first() or 0
+        sink.emit(Event("artifacts.skipped", {"files": notes}))
 
 
 # A run left `running` this long past its own max runtime lost its worker.
@@ -517,16 +557,17 @@ def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
         deadline = started + timedelta(seconds=run.agent.max_runtime_seconds)
         heartbeat = run.heartbeat_at or started
         stale = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempt=run.attempt)
+        silent = heartbeat < silent_since
         if deadline + STUCK_GRACE < now or (
-            heartbeat < silent_since and run.attempt >= MAX_ATTEMPTS
+            silent and (run.attempt >= MAX_ATTEMPTS or deadline <= now)
         ):
             ended += stale.update(
                 status=Run.Status.TIMED_OUT,
                 finished_at=now,
                 error="The worker running this run stopped responding; the sweeper ended it.",
-                cost_usd=_trace_cost(run),
+                **trace_totals(run),
             )
-        elif heartbeat < silent_since and stale.update(status=Run.Status.QUEUED):
+        elif silent and stale.update(status=Run.Status.QUEUED):
             logger.warning("Run %s lost its worker; claiming it again", run.public_id)
             execute_run.delay(run.pk)
             resent += 1
@@ -545,19 +586,21 @@ def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
     return ended, resent
 
 
-def _trace_cost(run: Run) -> Decimal:
-    """What the run's recorded model calls cost: its worker died before totalling them."""
-    return RunEvent.objects.filter(run=run).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
-
-
 def cancel_run(run: Run, by: User | None) -> bool:
     """Cancel a queued or running run; a running one stops at its next step.
 
     Returns False if the run had already ended.
     """
     who = f" by {by.email}" if by is not None else ""
+    fields = {"status": Run.Status.CANCELLED, "finished_at": timezone.now()}
+    # A running run's worker totals its cost when it stops; a queued one that an
+    # earlier attempt already spent on (its worker died) is totalled here.
+    if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, attempt__gt=0).update(
+        **fields, **trace_totals(run), error=f"Cancelled{who}."
+    ):
+        return True
     return bool(
         Run.objects.filter(pk=run.pk, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)).update(
-            status=Run.Status.CANCELLED, finished_at=timezone.now(), error=f"Cancelled{who}."
+            **fields, error=f"Cancelled{who}."
         )
     )

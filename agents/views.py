@@ -14,6 +14,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -245,13 +246,10 @@ def artifact_download(
     # Always an attachment, as plain bytes: an agent-written .html must not render
     # on our origin.
     response = HttpResponse(bytes(artifact.content), content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{_safe_filename(artifact.name)}"'
+    response["Content-Disposition"] = content_disposition_header(True, artifact.name)
     response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
     return response
-
-
-def _safe_filename(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "artifact"
 
 
 @csrf_exempt

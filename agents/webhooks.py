@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from agents.services import trigger_run
 from clients.services import ServiceError
 
 SIGNATURE_PREFIX = "sha256="
+SIGNATURE_FORMAT = re.compile(r"sha256=[0-9a-f]{64}")
 
 
 def signature_for(secret: str, timestamp: str, body: bytes) -> str:
@@ -76,7 +78,11 @@ def receive_webhook(
             401,
         )
     expected = signature_for(agent.webhook_secret, timestamp, body)
-    if not hmac.compare_digest(expected, signature.strip()):
+    # Compared as bytes, exactly as sent: no stripping, so one signed request has
+    # exactly one spelling (the replay check below depends on it).
+    if not SIGNATURE_FORMAT.fullmatch(signature) or not hmac.compare_digest(
+        expected.encode(), signature.encode()
+    ):
         raise WebhookError("The signature does not match this agent's webhook secret.", 401)
     if len(body) > settings.WEBHOOK_MAX_BYTES:
         raise WebhookError(f"The body is over {settings.WEBHOOK_MAX_BYTES} bytes.", 413)
@@ -84,10 +90,12 @@ def receive_webhook(
         payload = body.decode()
     except UnicodeDecodeError:
         raise WebhookError("The body must be UTF-8 text (JSON, for example).", 400) from None
+    if "\x00" in payload:
+        raise WebhookError("The body must be text; it contains a NUL character.", 400)
     if not agent.enabled:
         raise WebhookError(f"{agent.name} is paused; resume it to accept webhooks.", 409)
     # Identifies this exact signed request: sent twice (a replay), it starts one run.
-    delivery_id = hashlib.sha256(signature.encode()).hexdigest()
+    delivery_id = hashlib.sha256(expected.encode()).hexdigest()
     try:
         return trigger_run(agent, None, Run.Trigger.WEBHOOK, input=payload, delivery_id=delivery_id)
     except IntegrityError:

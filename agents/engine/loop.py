@@ -159,7 +159,7 @@ def run_agent(
     tools = tools or NoTools()
     clock = clock or SystemClock()
     rng = rng or random.Random()  # noqa: S311 (jitter, not security)
-    run = _Run(job, sink, clock, clock.monotonic())
+    run = _Run(job, sink, clock, clock.monotonic(), cost=job.spent_usd)
     run.messages.append({"role": "user", "content": job.prompt})
     run.emit(
         "run.started",
@@ -172,7 +172,7 @@ def run_agent(
             return run.outcome("cancelled", error="Cancelled.", turns=turn_number - 1)
         if job.budget_usd is not None and run.cost + run.worst_case_cost() > job.budget_usd:
             return run.outcome(
-                "skipped" if turn_number == 1 else "failed",
+                "skipped" if turn_number == 1 and not job.spent_usd else "failed",
                 error=f"Stopped before model call {turn_number}: it could cost up to "
                 f"${run.worst_case_cost():.4f}, and ${run.cost:.4f} of the "
                 f"${job.budget_usd} budget is spent.",

@@ -2,17 +2,22 @@
 
 Every call starts a fresh sandbox over the run's workspace folder (bound read-write
 at /workspace): the root is read-only and holds only /usr, there is no network,
-no host environment, no other process, and the call runs under CPU, memory,
-file-size, output and wall-clock limits. The workspace persists across the calls
-of one run, so a file written by one call is there for the next.
+no host environment, no other process, and the command runs as "nobody" in its own
+user namespace with every capability dropped, so even a worker running as root
+cannot remount anything. Each call runs under CPU, memory and file-size limits
+(per process: there are no cgroups to limit a call as a whole), a small /tmp, an
+output cap and a wall clock, and the workspace has a size quota. The workspace
+persists across the calls of one run, so a file written by one call is there for
+the next.
 
 Without bubblewrap the tools refuse, unless the operator allowed unsandboxed
 execution: then the same commands run as plain child processes in the workspace,
-with the same limits but no isolation.
+with the same limits but no isolation at all (README, "Sandboxed tools").
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -82,6 +87,13 @@ class SandboxLimits:
     file_bytes: int = 10 * 1024 * 1024
     output_bytes: int = 64 * 1024
     wall_seconds: float = 30.0
+    tmp_bytes: int = 64 * 1024 * 1024
+    workspace_bytes: int = 100 * 1024 * 1024
+
+
+# Paths the model names stay short and shallow: deep trees break cleanup and storage.
+MAX_PATH_CHARS = 255
+MAX_PATH_PARTS = 16
 
 
 class PathError(ValueError):
@@ -100,7 +112,12 @@ def workspace_path(raw: Any) -> str:
             raise PathError(f"{raw!r} is outside the workspace; use a relative path.") from None
     if ".." in path.parts:
         raise PathError(f"{raw!r} leaves the workspace ('..' is not allowed).")
-    return str(path) or "."
+    if len(str(path)) > MAX_PATH_CHARS or len(path.parts) > MAX_PATH_PARTS:
+        raise PathError(
+            f"Paths are limited to {MAX_PATH_CHARS} characters and {MAX_PATH_PARTS} levels."
+        )
+    # "./" first: a name starting with "-" must never read as an option.
+    return f"./{path}"
 
 
 class SandboxTools:
@@ -134,21 +151,35 @@ class SandboxTools:
                 is_error=True,
             )
         try:
-            if name == "shell":
-                command = arguments.get("command")
-                if not isinstance(command, str) or not command.strip():
-                    return ToolResult("A command is required.", is_error=True)
-                return self._shell(command)
-            if name == "read_file":
-                return self._read(workspace_path(arguments.get("path")))
-            if name == "write_file":
-                content = arguments.get("content")
-                if not isinstance(content, str):
-                    return ToolResult("content must be a string.", is_error=True)
-                return self._write(workspace_path(arguments.get("path")), content)
-            return self._list(workspace_path(arguments.get("path") or "."))
+            result = self._call(name, arguments)
         except PathError as exc:
             return ToolResult(str(exc), is_error=True)
+        over = workspace_size(self.workspace) - self.limits.workspace_bytes
+        if over > 0:
+            # The quota keeps one run from filling the worker's disk for everyone.
+            remove_tree(self.workspace)
+            self.workspace.mkdir(parents=True)
+            return ToolResult(
+                f"The workspace went over its {self.limits.workspace_bytes} byte quota, "
+                "so it was emptied. Write less, or remove files you no longer need.",
+                is_error=True,
+            )
+        return result
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        if name == "shell":
+            command = arguments.get("command")
+            if not isinstance(command, str) or not command.strip():
+                return ToolResult("A command is required.", is_error=True)
+            return self._shell(command)
+        if name == "read_file":
+            return self._read(workspace_path(arguments.get("path")))
+        if name == "write_file":
+            content = arguments.get("content")
+            if not isinstance(content, str):
+                return ToolResult("content must be a string.", is_error=True)
+            return self._write(workspace_path(arguments.get("path")), content)
+        return self._list(workspace_path(arguments.get("path") or "."))
 
     # ---------------------------------------------------------------- the four tools
 
@@ -172,7 +203,7 @@ class SandboxTools:
         done = self.execute(["/bin/sh", "-c", script, "write_file", path], stdin=content)
         if done.returncode != 0:
             return ToolResult(done.stderr.strip() or done.describe_status(), is_error=True)
-        return ToolResult(f"Wrote {len(content.encode())} bytes to {path}.")
+        return ToolResult(f"Wrote {len(content.encode())} bytes to {path[2:]}.")
 
     def _list(self, path: str) -> ToolResult:
         done = self.execute(
@@ -205,9 +236,15 @@ class SandboxTools:
             "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc",
             "--dev", "/dev",
+            "--size", str(limits.tmp_bytes),
             "--tmpfs", "/tmp",  # noqa: S108 (a fresh tmpfs inside the sandbox)
             "--bind", str(self.workspace), SANDBOX_HOME,
             "--unshare-all",
+            # Nobody, without capabilities, unable to nest namespaces: a worker
+            # running as root must not lend the command its power over /usr.
+            "--unshare-user", "--uid", "65534", "--gid", "65534",
+            "--cap-drop", "ALL",
+            "--disable-userns",
             "--die-with-parent",
             "--new-session",
             "--clearenv",
@@ -241,8 +278,10 @@ class SandboxTools:
                 process.communicate(stdin.encode(), timeout=self.limits.wall_seconds)
             except subprocess.TimeoutExpired:
                 timed_out = True
+            # Always: background processes the command left behind die with the call.
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait()
             stdout = _read_capped(out, self.limits.output_bytes)
             stderr = _read_capped(err, self.limits.output_bytes)
         if sort:
@@ -273,7 +312,8 @@ class Completed:
 def _read_capped(handle: IO[bytes], cap: int) -> str:
     handle.seek(0)
     data = handle.read(cap + 1)
-    text = data[:cap].decode("utf-8", errors="replace")
+    # NUL cannot be stored in PostgreSQL's JSON, and means nothing to the model.
+    text = data[:cap].decode("utf-8", errors="replace").replace("\x00", "\\0")
     if len(data) > cap:
         text += f"\n[output cut at {cap} bytes]"
     return text
@@ -288,29 +328,53 @@ class WorkspaceFile:
     content: bytes
 
 
+MAX_ARTIFACTS = 100
+
+
 def collect_files(
-    workspace: Path, max_file_bytes: int, max_total_bytes: int
+    workspace: Path, max_file_bytes: int, max_total_bytes: int, max_files: int = MAX_ARTIFACTS
 ) -> tuple[list[WorkspaceFile], list[str]]:
     """The regular files left in `workspace` and notes on those not kept.
 
-    Symbolic links are never followed: a link the agent made to a file outside the
-    workspace would otherwise be read on the host.
+    Never raises for what the agent left behind: odd names, unreadable files and
+    deep trees become notes. Symbolic links are never followed: a link the agent
+    made to a file outside the workspace would otherwise be read on the host.
     """
     kept: list[WorkspaceFile] = []
     notes: list[str] = []
     total = 0
-    for path in sorted(_regular_files(workspace)):
+    for path in sorted(_regular_files(workspace, notes)):
         relative = path.relative_to(workspace).as_posix()
-        size = path.lstat().st_size
-        if size > max_file_bytes:
-            notes.append(f"{relative} ({size} bytes) is over the {max_file_bytes}-byte file limit")
+        shown = relative.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
+        try:
+            relative.encode("utf-8")
+        except UnicodeEncodeError:
+            notes.append(f"{shown}: the name is not valid UTF-8")
             continue
-        if total + size > max_total_bytes:
-            notes.append(f"{relative} would pass the run's {max_total_bytes}-byte artifact limit")
+        if len(relative) > MAX_PATH_CHARS:
+            notes.append(f"{shown[:80]}...: the path is over {MAX_PATH_CHARS} characters")
             continue
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as handle:
-            content = handle.read(max_file_bytes + 1)
+        if len(kept) >= max_files:
+            notes.append(f"{relative}: the run already keeps {max_files} files")
+            continue
+        try:
+            size = path.lstat().st_size
+            if size > max_file_bytes:
+                notes.append(
+                    f"{relative} ({size} bytes) is over the {max_file_bytes}-byte file limit"
+                )
+                continue
+            if total + size > max_total_bytes:
+                notes.append(
+                    f"{relative} would pass the run's {max_total_bytes}-byte artifact limit"
+                )
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                content = handle.read(max_file_bytes + 1)
+        except OSError as exc:
+            notes.append(f"{relative}: could not be read ({exc.strerror})")
+            continue
         if len(content) > max_file_bytes:  # grew after lstat
             notes.append(f"{relative} is over the {max_file_bytes}-byte file limit")
             continue
@@ -319,11 +383,39 @@ def collect_files(
     return kept, notes
 
 
-def _regular_files(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root, followlinks=False):
+def _regular_files(root: Path, notes: list[str]) -> Iterator[Path]:
+    def report(exc: OSError) -> None:
+        notes.append(f"a folder could not be read ({exc.strerror})")
+
+    for folder, dirs, files in os.walk(root, followlinks=False, onerror=report):
         base = Path(folder)
         dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
         for name in files:
             path = base / name
-            if path.is_file() and not path.is_symlink():
-                yield path
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink():
+                    yield path
+
+
+def workspace_size(root: Path) -> int:
+    """Bytes the workspace's files take, without following links."""
+    total = 0
+    for folder, _dirs, files in os.walk(root, followlinks=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(folder) / name).lstat().st_size
+    return total
+
+
+def remove_tree(root: Path) -> None:
+    """Delete a workspace whatever the agent left in it (deep trees, odd modes).
+
+    `rm -rf` rather than shutil.rmtree: it neither recurses in Python nor stops
+    at the first file it cannot remove.
+    """
+    if root.exists():
+        for argv in (
+            ["/bin/chmod", "-R", "u+rwx", "--", str(root)],
+            ["/bin/rm", "-rf", "--", str(root)],
+        ):
+            subprocess.run(argv, check=False, capture_output=True)  # noqa: S603 (fixed argv)

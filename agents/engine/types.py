@@ -80,6 +80,9 @@ class AgentJob:
     call_timeout: float = 120.0
     # None means no budget; else the run stops before a call that could pass it.
     budget_usd: Decimal | None = None
+    # Already spent on this run by an earlier attempt (its worker died): it counts
+    # against the budget too.
+    spent_usd: Decimal = Decimal(0)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Values that must never appear in events (API keys, vault secrets).
     secrets: tuple[str, ...] = ()

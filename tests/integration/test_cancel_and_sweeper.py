@@ -157,3 +157,38 @@ def test_a_run_that_lost_its_worker_too_often_ends_with_its_trace_cost(client_a,
     assert ended == 1
     assert run.status == Run.Status.TIMED_OUT
     assert str(run.cost_usd) == "0.032500"
+
+
+def test_a_silent_run_past_its_deadline_is_ended_not_queued_again(client_a, settings):
+    settings.RUN_HEARTBEAT_TIMEOUT_SECONDS = 180
+    agent = make_agent(client_a, max_runtime_seconds=600)
+    now = timezone.now()
+    run = make_run(
+        agent,
+        status=Run.Status.RUNNING,
+        attempt=1,
+        started_at=now - timedelta(minutes=11),  # 1 min past its 10 min runtime
+        heartbeat_at=now - timedelta(minutes=4),
+    )
+
+    ended, resent = services.sweep_stuck_runs(now)
+
+    run.refresh_from_db()
+    assert (ended, resent) == (1, 0)
+    assert run.status == Run.Status.TIMED_OUT
+
+
+def test_cancelling_a_run_waiting_for_its_second_attempt_keeps_what_the_first_spent(
+    client, bob, client_a
+):
+    run = make_run(make_agent(client_a), status=Run.Status.QUEUED, attempt=1)
+    run.events.create(
+        agency=run.agency, seq=1, type="model.response", cost_usd="0.0125", output_tokens=40
+    )
+    client.force_login(bob)
+
+    client.post(f"/a/agency-a/runs/{run.public_id}/cancel/")
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED
+    assert (str(run.cost_usd), run.output_tokens) == ("0.012500", 40)

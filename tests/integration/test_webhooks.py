@@ -186,3 +186,39 @@ def test_an_oversized_body_is_refused(client, ada, agent, settings):
 
     assert response.status_code == 413
     assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("tail", ["\xa0", " ", "é"])
+def test_a_signature_must_be_sent_exactly(client, ada, agent, tail):
+    """No second spelling of one signed request: that would let a replay through."""
+    client.force_login(ada)
+    secret = create_secret(client, agent)
+    stamp = str(int(time.time()))
+    signature = signature_for(secret, stamp, b"{}")
+
+    first = client.post(
+        f"/hooks/agency-a/agents/{agent.public_id}/",
+        b"{}",
+        content_type="application/json",
+        headers={"X-AgencyOps-Timestamp": stamp, "X-AgencyOps-Signature": signature},
+    )
+    again = client.post(
+        f"/hooks/agency-a/agents/{agent.public_id}/",
+        b"{}",
+        content_type="application/json",
+        headers={"X-AgencyOps-Timestamp": stamp, "X-AgencyOps-Signature": signature + tail},
+    )
+
+    assert first.status_code == 202
+    assert again.status_code == 401
+    assert Run.objects.filter(agent=agent).count() == 1
+
+
+def test_a_body_with_a_nul_byte_is_refused_as_not_text(client, ada, agent):
+    client.force_login(ada)
+    secret = create_secret(client, agent)
+
+    response = post_hook(client, agent, b'{"a": "\x00"}', secret)
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]

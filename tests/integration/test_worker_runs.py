@@ -141,7 +141,7 @@ def test_the_agent_works_in_a_sandbox_and_its_files_become_artifacts(
     artifact = run.artifacts.get()
     assert artifact.path == "report.md"
     assert bytes(artifact.content).startswith(b"# SEO audit")
-    assert not services.workspace_of(run).exists()  # the workspace is cleaned up
+    assert not services.workspace_of(run, 1).parent.exists()  # the workspace is cleaned up
 
     client.force_login(bob)
     page = client.get(f"/a/agency-a/runs/{run.public_id}/")

@@ -48,6 +48,63 @@ def test_paths_outside_the_workspace_are_refused(tools, path):
     assert "workspace" in result.content or "required" in result.content
 
 
+def test_the_command_runs_as_nobody_without_capabilities_even_for_a_root_worker(tools):
+    result = shell(
+        tools, "id -u; grep CapEff /proc/self/status; mount -o remount,bind,rw /usr && echo RW"
+    )
+
+    assert "stdout:\n65534\nCapEff:\t0000000000000000" in result.content
+    assert "must be superuser" in result.content
+    assert "\nRW" not in result.content
+
+
+def test_tmp_is_small_and_the_workspace_has_a_quota(tmp_path):
+    limits = SandboxLimits(tmp_bytes=1024 * 1024, workspace_bytes=2 * 1024 * 1024)
+    tools = SandboxTools(tmp_path / "ws", ALL, limits)
+
+    tmp = shell(tools, "head -c 3000000 /dev/zero > /tmp/big; ls -l /tmp/big")
+    full = shell(tools, "head -c 3000000 /dev/zero > big.bin")
+
+    assert "1048576" in tmp.content
+    assert full.is_error
+    assert "over its 2097152 byte quota, so it was emptied" in full.content
+    assert list((tmp_path / "ws").iterdir()) == []
+
+
+def test_background_processes_die_with_the_call(tools):
+    shell(tools, "(sleep 2; echo late > late.txt) &")
+
+    import time
+
+    time.sleep(3)
+    assert not (tools.workspace / "late.txt").exists()
+
+
+def test_a_path_that_looks_like_an_option_is_just_a_name(tools):
+    tools.call("write_file", {"path": "keep.txt", "content": "x"})
+
+    result = tools.call("list_files", {"path": "-delete"})
+
+    assert result.is_error
+    assert (tools.workspace / "keep.txt").exists()
+
+
+def test_long_and_deep_paths_are_refused(tools):
+    deep = tools.call("write_file", {"path": "d/" * 40 + "f", "content": "x"})
+    long = tools.call("write_file", {"path": "x" * 300, "content": "x"})
+
+    assert deep.is_error
+    assert long.is_error
+    assert "Paths are limited to 255 characters and 16 levels." in deep.content
+
+
+def test_a_nul_byte_in_output_is_made_visible_not_passed_on(tools):
+    result = shell(tools, "printf 'a\\0b'")
+
+    assert "\x00" not in result.content
+    assert "a\\0b" in result.content
+
+
 def test_the_host_is_out_of_sight_and_the_root_read_only(tools):
     result = shell(tools, "ls /; cat /etc/passwd; touch /usr/x && echo wrote-usr")
 
@@ -148,6 +205,19 @@ def test_collecting_artifacts_keeps_files_within_the_caps_and_never_follows_link
         ("sub/data.csv", b"a,b\n"),
     ]
     assert notes == ["big.bin (500 bytes) is over the 100-byte file limit"]
+
+
+def test_collecting_artifacts_notes_odd_names_and_caps_the_count(tmp_path):
+    (tmp_path / "ok.txt").write_text("fine")
+    os.close(os.open(os.fsencode(tmp_path) + b"/bad-\xff.txt", os.O_CREAT | os.O_WRONLY))
+    for n in range(5):
+        (tmp_path / f"many-{n}.txt").write_text("x")
+
+    files, notes = collect_files(tmp_path, 100, 10_000, max_files=3)
+
+    assert [f.path for f in files] == ["many-0.txt", "many-1.txt", "many-2.txt"]
+    assert any("not valid UTF-8" in note for note in notes)
+    assert "ok.txt: the run already keeps 3 files" in notes
 
 
 def test_collecting_artifacts_stops_at_the_run_total(tmp_path):
