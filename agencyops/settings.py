@@ -325,9 +325,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Fires go to their own queue so a worker busy with long runs never makes a
-# schedule late; workers consume both (see README, "Running at scale").
+CELERY_BEAT_SCHEDULER = "agencyops.beat:Scheduler"
+# Fires and runs travel on separate queues. One worker consuming both (the demo,
+# small installs) serves them in arrival order; a worker dedicated to "schedule"
+# keeps fires on time however busy the run workers are (README, "Running at scale").
 CELERY_TASK_ROUTES = {
     "agents.tasks.execute_run": {"queue": "runs"},
     "agents.tasks.fire_schedule": {"queue": "schedule"},

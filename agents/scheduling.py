@@ -83,6 +83,25 @@ def agent_timezone(agent: Agent) -> str:
     return agent.timezone or agent.client.timezone
 
 
+def format_fire(fire: datetime) -> str:
+    """A fire time in its own zone; done here, as the template's date filter would
+    convert it to the server's zone."""
+    return f"{fire:%a} {fire.day} {fire:%b %Y, %H:%M %Z}"
+
+
+def schedule_summary(agent: Agent) -> tuple[str, str]:
+    """(the schedule in words, the next fire) for lists; the next fire is empty if none."""
+    if not agent.schedule:
+        return "Run by hand", ""
+    try:
+        schedule = parse_schedule(agent.schedule, agent_timezone(agent))
+    except ScheduleError:
+        return agent.schedule, ""
+    if not agent.enabled:
+        return describe(schedule), ""
+    return describe(schedule), format_fire(next_fires(schedule, 1)[0])
+
+
 def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
     """Create, update or disable the agent's PeriodicTask to match the agent.
 

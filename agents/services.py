@@ -181,7 +181,10 @@ def _slot_already_run(agent: Agent, slot: datetime) -> bool:
     apart; the unique constraint (UTC) cannot see that, so compare local times.
     """
     tz = zoneinfo.ZoneInfo(agent_timezone(agent))
-    local = slot.astimezone(tz).replace(tzinfo=None)
+    aware = slot.astimezone(tz)
+    if aware.replace(fold=1 - aware.fold).utcoffset() == aware.utcoffset():
+        return False  # this wall-clock time happens once: the constraint is enough
+    local = aware.replace(tzinfo=None)
     near = Run.objects.filter(
         agent=agent, scheduled_for__range=(slot - timedelta(hours=3), slot + timedelta(hours=3))
     ).exclude(scheduled_for=slot)
@@ -204,9 +207,8 @@ def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None
     A fire later than MISSED_FIRE_GRACE_SECONDS then runs once, or is recorded
     as skipped when the agent's missed-fire policy says so.
     """
-    from agents.tasks import execute_run
 
-    agent = Agent.objects.select_related("client").filter(pk=agent_id).first()
+    agent = Agent.objects.select_related("client", "agency").filter(pk=agent_id).first()
     if agent is None or not agent.enabled or agent.archived_at is not None or not agent.schedule:
         return None
     fired_at = fired_at or timezone.now()
@@ -214,50 +216,58 @@ def fire_schedule(agent_id: int, fired_at: datetime | None = None) -> Run | None
     if _slot_already_run(agent, slot):
         return None
     late = fired_at - slot
-    with transaction.atomic():
-        going = Run.objects.for_agency(agent.agency).filter(
-            agent=agent, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)
+    try:
+        # One transaction and no savepoint: a busy scheduler fires a thousand of
+        # these in a minute, so every statement counts.
+        with transaction.atomic():
+            return _create_scheduled_run(agent, slot, late)
+    except IntegrityError:
+        return None  # this slot already has its run
+
+
+def _create_scheduled_run(agent: Agent, slot: datetime, late: timedelta) -> Run:
+    from agents.tasks import execute_run
+
+    going = Run.objects.for_agency(agent.agency).filter(
+        agent=agent, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)
+    )
+    reason = ""
+    if agent.client.archived_at is not None:
+        reason = f"{agent.client.name} is archived."
+    elif (
+        agent.missed_fire_policy == Agent.MissedFire.SKIP
+        and late.total_seconds() > settings.MISSED_FIRE_GRACE_SECONDS
+    ):
+        reason = (
+            f"Missed: this fire came {int(late.total_seconds() // 60)} min late, "
+            "while the scheduler or the workers were down (missed-fire policy: skip)."
         )
-        reason = ""
-        if agent.client.archived_at is not None:
-            reason = f"{agent.client.name} is archived."
-        elif (
-            agent.missed_fire_policy == Agent.MissedFire.SKIP
-            and late.total_seconds() > settings.MISSED_FIRE_GRACE_SECONDS
-        ):
-            reason = (
-                f"Missed: this fire came {int(late.total_seconds() // 60)} min late, "
-                "while the scheduler or the workers were down (missed-fire policy: skip)."
-            )
-        elif agent.overlap_policy == Agent.Overlap.SKIP and going.exists():
-            reason = "The previous run was still going (overlap policy: skip)."
-        elif (
-            agent.overlap_policy == Agent.Overlap.QUEUE_ONE
-            and going.filter(status=Run.Status.QUEUED).exists()
-        ):
-            reason = "A run was already waiting (overlap policy: queue one)."
-        try:
-            with transaction.atomic():
-                run = Run.objects.create(
-                    agency=agent.agency,
-                    agent=agent,
-                    version=latest_version(agent),
-                    trigger=Run.Trigger.SCHEDULE,
-                    scheduled_for=slot,
-                    status=Run.Status.SKIPPED if reason else Run.Status.QUEUED,
-                    error=reason,
-                    finished_at=timezone.now() if reason else None,
-                )
-        except IntegrityError:
-            return None  # this slot already has its run
-        if not reason and agent.overlap_policy == Agent.Overlap.REPLACE:
-            going.exclude(pk=run.pk).update(
-                status=Run.Status.CANCELLED,
-                finished_at=timezone.now(),
-                error="Replaced by the next scheduled run (overlap policy: replace).",
-            )
-        if not reason:
-            execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
+    elif agent.overlap_policy == Agent.Overlap.SKIP and going.exists():
+        reason = "The previous run was still going (overlap policy: skip)."
+    elif (
+        agent.overlap_policy == Agent.Overlap.QUEUE_ONE
+        and going.filter(status=Run.Status.QUEUED).exists()
+    ):
+        reason = "A run was already waiting (overlap policy: queue one)."
+    # Last in the transaction: a duplicate slot fails here and rolls back nothing else.
+    run = Run.objects.create(
+        agency=agent.agency,
+        agent=agent,
+        version=latest_version(agent),
+        trigger=Run.Trigger.SCHEDULE,
+        scheduled_for=slot,
+        status=Run.Status.SKIPPED if reason else Run.Status.QUEUED,
+        error=reason,
+        finished_at=timezone.now() if reason else None,
+    )
+    if not reason and agent.overlap_policy == Agent.Overlap.REPLACE:
+        going.exclude(pk=run.pk).update(
+            status=Run.Status.CANCELLED,
+            finished_at=timezone.now(),
+            error="Replaced by the next scheduled run (overlap policy: replace).",
+        )
+    if not reason:
+        execute_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]
     return run
 
 
@@ -456,6 +466,8 @@ def _model_client(api_key: str, base_url: str) -> AnthropicModelClient:
 
 # A long model call streams text; this often, it also proves the worker alive.
 HEARTBEAT_EVERY = 30.0
+# Steps closer together than this share one cancel check (and heartbeat).
+STOP_CHECK_EVERY = 1.0
 
 
 def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str]:
@@ -473,11 +485,17 @@ def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str
     client = _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
     last_beat = time.monotonic()
 
+    last_check = -STOP_CHECK_EVERY
+
     def should_stop() -> bool:
         # One write that is also the heartbeat: it matches nothing once the run was
-        # cancelled, ended by the sweeper, or handed to another worker.
-        nonlocal last_beat
-        last_beat = time.monotonic()
+        # cancelled, ended by the sweeper, or handed to another worker. At most
+        # every STOP_CHECK_EVERY seconds: on a busy worker these writes add up.
+        nonlocal last_beat, last_check
+        now = time.monotonic()
+        if now - last_check < STOP_CHECK_EVERY:
+            return False
+        last_check = last_beat = now
         alive = ours.filter(status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
         release_connection()
         return not alive

@@ -51,7 +51,8 @@ def agent_list(request: AgencyRequest, agency_slug: str) -> HttpResponse:
         )
         .order_by("client__name", "name")
     )
-    context = {"agents": agents, "can_edit": request.membership.has_role(Role.ADMIN)}
+    rows = [(agent, *scheduling.schedule_summary(agent)) for agent in agents]
+    context = {"rows": rows, "can_edit": request.membership.has_role(Role.ADMIN)}
     return render(request, "agents/agent_list.html", context)
 
 
@@ -110,8 +111,7 @@ def schedule_preview_context(
         schedule = scheduling.parse_schedule(cron, tz_name)
     except scheduling.ScheduleError as exc:
         return {"preview_error": str(exc)}
-    # Formatted here: the template's date filter would convert them to the server's zone.
-    fires = [f"{f:%a} {f.day} {f:%b %Y, %H:%M %Z}" for f in scheduling.next_fires(schedule)]
+    fires = [scheduling.format_fire(f) for f in scheduling.next_fires(schedule)]
     return {"preview_description": scheduling.describe(schedule), "preview_fires": fires}
 
 

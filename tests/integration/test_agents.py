@@ -234,3 +234,18 @@ def test_costs_are_summed_by_month_on_agent_and_client_pages(client, bob, client
     assert "$9.0000" not in client_page
     assert "$0.10" in listing
     assert "$0.03" in listing
+
+
+def test_the_agent_list_shows_each_schedule_and_its_next_run(client, bob, client_a):
+    make_agent(client_a, name="Nightly", schedule="30 2 * * *")
+    make_agent(client_a, name="Paused one", schedule="0 9 * * 1", enabled=False)
+    make_agent(client_a, name="By hand")
+    client.force_login(bob)
+
+    listing = client.get("/a/agency-a/agents/").content.decode()
+
+    assert "At 02:30 (Europe/London)" in listing
+    assert "02:30 GMT" in listing
+    assert "At 09:00, only on Monday (Europe/London)" in listing
+    assert listing.count("Next: ") == 1  # not for the paused one
+    assert "Run by hand" in listing
