@@ -59,39 +59,34 @@ def agent_list(request: AgencyRequest, agency_slug: str) -> HttpResponse:
 @role_required(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def agent_create(request: AgencyRequest, agency_slug: str) -> HttpResponse:
-    form = AgentForm(
-        request.POST or None, agency=request.agency, instance=Agent(agency=request.agency)
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            agent = services.save_agent(form.instance, request.user)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, f"{agent.name} is set up. Run it now to see it work.")
-            return redirect(
-                "agent-detail", agency_slug=request.agency.slug, agent_id=agent.public_id
-            )
-    return render(request, "agents/agent_form.html", {"form": form, "agent": None})
+    return _agent_form(request, None)
 
 
 @role_required(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def agent_edit(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> HttpResponse:
-    agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
-    form = AgentForm(request.POST or None, agency=request.agency, instance=agent)
+    return _agent_form(request, get_for_agency_or_404(Agent, request.agency, public_id=agent_id))
+
+
+def _agent_form(request: AgencyRequest, agent: Agent | None) -> HttpResponse:
+    """The agent form, new (`agent` None) or editing; saving goes through the service."""
+    instance = agent or Agent(agency=request.agency)
+    form = AgentForm(request.POST or None, agency=request.agency, instance=instance)
     if request.method == "POST" and form.is_valid():
         try:
-            services.save_agent(form.instance, request.user)
+            saved = services.save_agent(form.instance, request.user)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"{agent.name} saved.")
+            if agent is None:
+                messages.success(request, f"{saved.name} is set up. Run it now to see it work.")
+            else:
+                messages.success(request, f"{saved.name} saved.")
             return redirect(
-                "agent-detail", agency_slug=request.agency.slug, agent_id=agent.public_id
+                "agent-detail", agency_slug=request.agency.slug, agent_id=saved.public_id
             )
-    if form.errors:
-        agent.refresh_from_db()
+    if form.errors and agent is not None:
+        agent.refresh_from_db()  # validation wrote the typed values; show the saved name
     return render(request, "agents/agent_form.html", {"form": form, "agent": agent})
 
 

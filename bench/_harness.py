@@ -620,3 +620,13 @@ class CpuMeter:
             f"({100 * busy / max(total, 1e-9):.0f}% of {cores} cores, "
             "all processes including any other load on the machine)",
         ]
+
+
+def run_bench(name: str, run: Callable[[Bench, Any], None], args: Any) -> None:
+    """Run one benchmark, always stopping what it started; benchmarks exit 0 (they print)."""
+    bench = Bench(name)
+    try:
+        run(bench, args)
+    finally:
+        bench.stop_all()
+    sys.exit(0)

@@ -45,6 +45,7 @@ from bench._harness import (
     next_minute,
     percentile,
     pg_sessions,
+    run_bench,
     scripted_turns,
     seed_agents,
     sleep_until,
@@ -77,12 +78,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="give up after (900 s)")
     args = parser.parse_args()
 
-    bench = Bench("fanout")
-    try:
-        run(bench, args)
-    finally:
-        bench.stop_all()
-    sys.exit(0)
+    run_bench("fanout", run, args)
 
 
 def run(bench: Bench, args: argparse.Namespace) -> None:

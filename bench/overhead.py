@@ -46,6 +46,7 @@ from bench._harness import (
     make_runs,
     percentile,
     pg_sessions,
+    run_bench,
     scripted_turns,
     seed_agents,
 )
@@ -129,12 +130,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    bench = Bench("overhead")
-    try:
-        run(bench, args)
-    finally:
-        bench.stop_all()
-    sys.exit(0)
+    run_bench("overhead", run, args)
 
 
 def run(bench: Bench, args: argparse.Namespace) -> None:

@@ -49,6 +49,7 @@ from bench._harness import (
     next_minute,
     percentile,
     pg_sessions,
+    run_bench,
     seed_agents,
     sleep_until,
     summary,
@@ -94,12 +95,7 @@ def main() -> None:
     if 60 % args.every:
         parser.error("--every must divide 60")
 
-    bench = Bench("scheduler")
-    try:
-        run(bench, args)
-    finally:
-        bench.stop_all()
-    sys.exit(0)
+    run_bench("scheduler", run, args)
 
 
 def run(bench: Bench, args: argparse.Namespace) -> None:
