@@ -215,6 +215,12 @@ USE_TZ = True
 # ------------------------------------------------------------------ static and uploads
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# The charts' plotly.js comes from the installed plotly package (no CDN).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "agencyops.staticfinders.PlotlyFinder",
+]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Uploads (client logos) are tenant data: they are served through views that
 # check the agency, never from a public MEDIA_URL.

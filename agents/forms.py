@@ -1,7 +1,8 @@
-"""The agent form."""
+"""The agent form and the rubric form."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django import forms
@@ -18,6 +19,7 @@ class AgentForm(forms.ModelForm[Agent]):
             "name",
             "instructions",
             "model",
+            "grader_model",
             "max_runtime_seconds",
             "budget_usd",
             "retry_attempts",
@@ -68,3 +70,63 @@ class AgentForm(forms.ModelForm[Agent]):
         assert isinstance(model_field, forms.ModelChoiceField)  # noqa: S101
         model_field.queryset = ModelPrice.objects.filter(active=True)
         model_field.empty_label = None
+        grader_field = self.fields["grader_model"]
+        assert isinstance(grader_field, forms.ModelChoiceField)  # noqa: S101
+        grader_field.queryset = ModelPrice.objects.filter(active=True)
+        grader_field.empty_label = "Same as the agent's model"
+
+
+class RubricSettingsForm(forms.Form):
+    """The rubric's own fields, for people who do not write YAML."""
+
+    floor = forms.FloatField(min_value=0, max_value=10, initial=7.5, help_text="0 to 10.")
+    max_revisions = forms.IntegerField(
+        min_value=0, max_value=10, initial=2, help_text="Revision passes after a failed grade."
+    )
+    revision_cost_cap_usd = forms.DecimalField(
+        label="Revision cost cap (USD)",
+        required=False,
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        help_text="Optional. Revisions stop before they could spend more than this.",
+    )
+    regrade_margin = forms.FloatField(
+        min_value=0,
+        max_value=5,
+        initial=0,
+        help_text="Grades this close to the floor are taken three times, the median kept. 0: off.",
+    )
+
+
+class CriterionForm(forms.Form):
+    key = forms.RegexField(
+        regex=r"^[a-z][a-z0-9_]{0,49}$",
+        max_length=50,
+        error_messages={"invalid": "Lowercase letters, digits and _, starting with a letter."},
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    kind = forms.ChoiceField(
+        choices=[("soft", "Soft: scored 0 to 10"), ("hard", "Hard: pass or fail")]
+    )
+    weight = forms.FloatField(min_value=0.001, max_value=1)
+    bands = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "8-10: Every step names a URL"}),
+        help_text="Soft only. One per line: range: what it means.",
+    )
+
+    def clean_bands(self) -> dict[str, str]:
+        bands: dict[str, str] = {}
+        for line in self.cleaned_data["bands"].splitlines():
+            if not line.strip():
+                continue
+            score, sep, meaning = line.partition(":")
+            if not sep or not score.strip() or not meaning.strip():
+                raise forms.ValidationError(f"Write each band as 'range: meaning'; not {line!r}.")
+            bands[score.strip()] = meaning.strip()
+        return bands
+
+
+CriterionFormSet = forms.formset_factory(
+    CriterionForm, extra=1, can_delete=True, min_num=1, validate_min=True
+)

@@ -112,6 +112,15 @@ class Agent(models.Model):
         blank=True,
         help_text="Sandboxed tools the agent may call; see agents/engine/sandbox.py.",
     )
+    grader_model = models.ForeignKey(
+        ModelPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The model that grades each run against the rubric, in its own context. "
+        "Empty: the agent's own model.",
+    )
     enabled = models.BooleanField(default=True, help_text="Paused agents do not run on schedule.")
     # Signs inbound webhook calls. Shown once when created; never rendered again
     # and kept out of versions, the admin and traces.
@@ -177,6 +186,9 @@ class Run(models.Model):
         TIMED_OUT = "timed_out", "Timed out"
         CANCELLED = "cancelled", "Cancelled"
         SKIPPED = "skipped", "Skipped"
+        # Graded runs: the last attempt missed the rubric, or no trusted grade came.
+        FAILED_GRADE = "failed_grade", "Failed grade"
+        NOT_GRADED = "not_graded", "Not graded"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
@@ -185,7 +197,15 @@ class Run(models.Model):
         ORCHESTRATOR = "orchestrator", "Orchestrator"
 
     FINISHED = frozenset(
-        {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.SKIPPED}
+        {
+            Status.SUCCEEDED,
+            Status.FAILED,
+            Status.TIMED_OUT,
+            Status.CANCELLED,
+            Status.SKIPPED,
+            Status.FAILED_GRADE,
+            Status.NOT_GRADED,
+        }
     )
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -196,7 +216,7 @@ class Run(models.Model):
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     # The schedule slot (minute, UTC) a scheduled run was fired for; one run per slot.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     input = models.TextField(blank=True)
@@ -213,7 +233,20 @@ class Run(models.Model):
         max_digits=12, decimal_places=6, default=Decimal(0), help_text="Model cost plus runtime."
     )
     runtime_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    # Grading: the rubric version used, the final and first-pass overall scores
+    # (None: not graded), and how many revision passes ran. Grader spend is kept
+    # apart from the agent's cost_usd.
+    rubric_version = models.ForeignKey(
+        "RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    score = models.FloatField(null=True, blank=True)
+    first_pass_score = models.FloatField(null=True, blank=True)
+    revisions = models.PositiveSmallIntegerField(default=0)
+    grader_input_tokens = models.PositiveBigIntegerField(default=0)
+    grader_output_tokens = models.PositiveBigIntegerField(default=0)
+    grader_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
     # Claims so far (a run whose worker died is claimed again) and the last sign of life.
+    # Not to be confused with graded attempts (the Attempt model): one claim runs them all.
     attempt = models.PositiveSmallIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # A webhook call's signature: the same signed request twice starts one run.
@@ -242,6 +275,23 @@ class Run(models.Model):
     @property
     def model_cost_usd(self) -> Decimal:
         return self.cost_usd - self.runtime_cost_usd
+
+    @property
+    def total_cost_usd(self) -> Decimal:
+        return self.cost_usd + self.grader_cost_usd
+
+    @property
+    def outcome(self) -> str:
+        """For charts and metrics: passed_first, passed_revised, failed, not_graded, or ""."""
+        if self.rubric_version_id is None:
+            return ""
+        if self.status == self.Status.SUCCEEDED:
+            return "passed_revised" if self.revisions else "passed_first"
+        if self.status == self.Status.FAILED_GRADE:
+            return "failed"
+        if self.status == self.Status.NOT_GRADED:
+            return "not_graded"
+        return ""
 
     @property
     def is_finished(self) -> bool:
@@ -308,3 +358,101 @@ class RunArtifact(models.Model):
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+
+class RubricVersion(models.Model):
+    """An immutable rubric as saved: every save of an agent's rubric publishes one.
+
+    The agent's rubric is its newest version. `source` is the YAML as typed (kept
+    for the editor); `definition` is the checked, normalised form grading uses.
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="rubric_versions")
+    number = models.PositiveIntegerField()
+    source = models.TextField()
+    definition = models.JSONField()
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects: ClassVar[AgencyQuerySet[RubricVersion]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["agent", "-number"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["agent", "number"], name="rubric_version_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} rubric v{self.number}"
+
+
+class Attempt(models.Model):
+    """One pass at a run's deliverable: the first, then a revision per failed grade."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    # What the grader asked this pass to fix (empty for the first pass).
+    feedback = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    started_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[AgencyQuerySet[Attempt]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["run", "number"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["run", "number"], name="attempt_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.run_id}"
+
+
+class Grade(models.Model):
+    """The grader's verdict on one attempt under one rubric version (at most one each)."""
+
+    class Status(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Not graded"
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="grades")
+    rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=6, choices=Status.choices)
+    score = models.FloatField(null=True, blank=True)
+    # [{key, score, passed, evidence, feedback}] in the rubric's order.
+    verdicts = models.JSONField(default=list, blank=True)
+    # Overall score of each grader sample (three near the floor, else one).
+    samples = models.JSONField(default=list, blank=True)
+    grader_model = models.CharField(max_length=100)
+    calls = models.PositiveSmallIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    objects: ClassVar[AgencyQuerySet[Grade]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["attempt", "created_at"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["attempt", "rubric_version"], name="grade_once_per_rubric_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} {self.score}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import time
 import zoneinfo
@@ -20,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
+from agents import grading
 from agents.engine.llm import AnthropicModelClient
 from agents.engine.loop import run_agent
+from agents.engine.rubric import load_rubric, rubric_as_json
 from agents.engine.sandbox import (
     TOOL_NAMES,
     SandboxLimits,
@@ -32,9 +34,18 @@ from agents.engine.sandbox import (
     collect_files,
     remove_tree,
 )
-from agents.engine.types import AgentJob, Event, RetryPolicy
+from agents.engine.types import AgentJob, Event, RetryPolicy, RunOutcome
 from agents.engine.types import ModelPrice as EnginePrice
-from agents.models import Agent, AgentVersion, ModelPrice, Run, RunArtifact, RunEvent
+from agents.ledger import elapsed, grader_totals, trace_totals
+from agents.models import (
+    Agent,
+    AgentVersion,
+    ModelPrice,
+    RubricVersion,
+    Run,
+    RunArtifact,
+    RunEvent,
+)
 from agents.scheduling import agent_timezone, parse_schedule, sync_agent_schedule
 from clients.services import ServiceError
 
@@ -87,6 +98,7 @@ def definition_of(agent: Agent) -> dict[str, Any]:
     """The JSON snapshot an AgentVersion keeps: everything a run depends on."""
     data: dict[str, Any] = {name: getattr(agent, name) for name in DEFINITION_FIELDS}
     data["model"] = agent.model.model
+    data["grader_model"] = agent.grader_model.model if agent.grader_model else ""
     data["client"] = str(agent.client.public_id)
     # In one fixed order, so the same set of tools compares equal.
     data["tools"] = [name for name in TOOL_NAMES if name in agent.tools]
@@ -126,6 +138,45 @@ def latest_version(agent: Agent) -> AgentVersion:
     if version is None:
         raise ServiceError("This agent has no saved version yet; save it first.")
     return version
+
+
+# ------------------------------------------------------------------ rubrics
+
+
+def save_rubric(agent: Agent, source: str, by: User | None, note: str = "") -> RubricVersion:
+    """Check `source` (YAML or JSON) and publish it as the agent's next rubric version.
+
+    Raises RubricError listing every problem; nothing is saved then. Saving text
+    identical to the current version publishes nothing and returns that version.
+    """
+    rubric = load_rubric(source)
+    with transaction.atomic():
+        # One publisher at a time per agent: version numbers stay gapless and unique.
+        Agent.objects.select_for_update().filter(pk=agent.pk).first()
+        latest = grading.current_rubric(agent.pk)
+        if latest is not None and latest.source == source:
+            return latest
+        return RubricVersion.objects.create(
+            agency=agent.agency,
+            agent=agent,
+            number=(latest.number + 1) if latest else 1,
+            source=source,
+            definition=json.loads(rubric_as_json(rubric)),
+            note=note[:200],
+            created_by=by,
+        )
+
+
+def copy_rubric(source: Agent, target: Agent, by: User | None) -> RubricVersion:
+    """Publish `source`'s current rubric as `target`'s next version (same agency only)."""
+    if source.agency_id != target.agency_id:
+        raise ServiceError("Rubrics can be copied only between agents of one agency.")
+    version = grading.current_rubric(source.pk)
+    if version is None:
+        raise ServiceError(f"{source.name} has no rubric to copy.")
+    return save_rubric(
+        target, version.source, by, note=f"Copied from {source.name} v{version.number}"
+    )
 
 
 # ------------------------------------------------------------------ runs
@@ -335,7 +386,7 @@ def _job_for(run: Run, spent: Decimal) -> AgentJob:
             cache_read=price.cache_read_per_mtok,
         ),
         # What is left of it: an attempt after a lost worker does not start the clock anew.
-        max_runtime=float(definition["max_runtime_seconds"]) - _elapsed(run),
+        max_runtime=float(definition["max_runtime_seconds"]) - elapsed(run),
         budget_usd=Decimal(budget) if budget else None,
         spent_usd=spent,
         retry=RetryPolicy(
@@ -344,11 +395,6 @@ def _job_for(run: Run, spent: Decimal) -> AgentJob:
         ),
         secrets=secrets,
     )
-
-
-def _elapsed(run: Run) -> float:
-    started = run.started_at or timezone.now()
-    return (timezone.now() - started).total_seconds()
 
 
 def workspace_of(run: Run, attempt: int) -> Path:
@@ -431,7 +477,7 @@ def execute_run(run_id: int) -> bool:
     # too, and count once. Only the attempt that ends the run is charged runtime.
     hours = Decimal((timezone.now() - started).total_seconds()) / 3600
     runtime_cost = (hours * settings.RUNTIME_USD_PER_HOUR).quantize(Decimal("0.000001"))
-    totals = trace_totals(run)
+    totals = {**trace_totals(run), **grader_totals(run)}
     totals["cost_usd"] += runtime_cost
     # What was spent counts whatever the run's final status: a run cancelled or
     # ended by the sweeper meanwhile keeps that status, not a cost of zero.
@@ -440,18 +486,6 @@ def execute_run(run_id: int) -> bool:
         status=status, finished_at=timezone.now(), output=output, error=error
     )
     return True
-
-
-def trace_totals(run: Run) -> dict[str, Any]:
-    """Tokens and model cost summed from the run's trace, every attempt included."""
-    totals = RunEvent.objects.filter(run=run).aggregate(
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        cache_write_tokens=Sum("cache_write_tokens"),
-        cache_read_tokens=Sum("cache_read_tokens"),
-        cost_usd=Sum("cost_usd"),
-    )
-    return {name: value or 0 for name, value in totals.items()}
 
 
 @functools.cache
@@ -504,20 +538,35 @@ def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str
         if time.monotonic() - last_beat > HEARTBEAT_EVERY:
             should_stop()
 
-    release_connection()
-    try:
-        outcome = run_agent(
-            job,
-            client,
-            DatabaseSink(run, attempt),
-            tools=_toolbox_for(run, attempt),
-            on_text=on_text,
-            should_stop=should_stop,
+    sink = DatabaseSink(run, attempt)
+    tools = _toolbox_for(run, attempt)
+
+    def run_pass(pass_job: AgentJob) -> RunOutcome:
+        release_connection()
+        return run_agent(
+            pass_job, client, sink, tools=tools, on_text=on_text, should_stop=should_stop
         )
+
+    try:
+        rubric_version = grading.current_rubric(run.agent_id)
+        if rubric_version is None:
+            outcome = run_pass(job)
+            return Run.Status(outcome.status), outcome.output, outcome.error
+        status, output, error = grading.run_graded(
+            run,
+            ours,
+            job,
+            rubric_version,
+            client,
+            sink,
+            run_pass,
+            workspace_of(run, attempt),
+            should_stop,
+        )
+        return Run.Status(status), output, error
     except Exception as exc:  # an engine bug must not leave the run 'running' forever
         logger.exception("Run %s crashed", run.public_id)
         return Run.Status.FAILED, "", f"Internal error: {type(exc).__name__}. It was logged."
-    return Run.Status(outcome.status), outcome.output, outcome.error
 
 
 def _keep_artifacts(run: Run, ours: Any, workspace: Path, attempt: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from agents import views
+from agents import views, views_rubrics
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("agents/", views.agent_list, name="agent-list"),
@@ -14,6 +14,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("agents/<uuid:agent_id>/edit/", views.agent_edit, name="agent-edit"),
     path("agents/<uuid:agent_id>/run/", views.agent_run_now, name="agent-run-now"),
     path("agents/<uuid:agent_id>/webhook/", views.agent_webhook, name="agent-webhook"),
+    path("agents/<uuid:agent_id>/rubric/", views_rubrics.rubric_edit, name="agent-rubric"),
+    path(
+        "agents/<uuid:agent_id>/rubric/check/",
+        views_rubrics.rubric_check,
+        name="agent-rubric-check",
+    ),
+    path(
+        "agents/<uuid:agent_id>/rubric/form/", views_rubrics.rubric_form, name="agent-rubric-form"
+    ),
+    path(
+        "agents/<uuid:agent_id>/rubric/copy/", views_rubrics.rubric_copy, name="agent-rubric-copy"
+    ),
     path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
     path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run-cancel"),
     path(

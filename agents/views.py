@@ -20,9 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import costs, scheduling, services, webhooks
+from agents import costs, grading, scheduling, services, webhooks
 from agents.forms import AgentForm
-from agents.models import Agent, AgentVersion, Run, RunArtifact, RunEvent
+from agents.models import Agent, AgentVersion, RubricVersion, Run, RunArtifact, RunEvent
 from clients.models import Client, Role
 from clients.services import ServiceError
 from clients.tenancy import AgencyRequest, get_for_agency_or_404, role_required
@@ -132,10 +132,17 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
         runs = runs.filter(status=status)
     else:
         status = ""
-    page = Paginator(runs.select_related("version").order_by("-queued_at", "-pk"), RUNS_PER_PAGE)
+    page = Paginator(
+        runs.select_related("version", "rubric_version").order_by("-queued_at", "-pk"),
+        RUNS_PER_PAGE,
+    )
     return {
         "agent": agent,
         "version": AgentVersion.objects.for_agency(request.agency).filter(agent=agent).first(),
+        "rubric": RubricVersion.objects.for_agency(request.agency)
+        .filter(agent=agent)
+        .order_by("-number")
+        .first(),
         "monthly_costs": costs.monthly_costs(
             Run.objects.for_agency(request.agency).filter(agent=agent)
         ),
@@ -227,6 +234,7 @@ def run_detail(request: AgencyRequest, agency_slug: str, run_id: UUID) -> HttpRe
         "model_label": run.version.definition.get("model", ""),
         "runtime_rate": settings.RUNTIME_USD_PER_HOUR,
         "report": render_report(run.output) if run.output else "",
+        "attempts": grading.attempt_summaries(run),
     }
     return render_region(request, "agents/run_detail.html", "run-live", context)
 

@@ -106,3 +106,16 @@ class InvitationFactory(factory.django.DjangoModelFactory):
         invitation.issue_token()
         invitation.save()
         return invitation
+
+
+def wait_for(run, timeout=40):
+    """Poll until `run` has finished (a worker runs it); fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_finished:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run still {run.status} after {timeout} s")

@@ -38,6 +38,8 @@ class ModelRequest:
     tools: tuple[ToolSpec, ...]
     max_tokens: int
     timeout: float
+    # {"type": "tool", "name": ...} forces that tool (the grader's verdicts).
+    tool_choice: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class AnthropicModelClient:
         }
         if request.tools:
             params["tools"] = _tool_params(request.tools)
+        if request.tool_choice is not None:
+            params["tool_choice"] = request.tool_choice
         try:
             with self._client.messages.stream(**params, timeout=request.timeout) as stream:
                 if on_text is not None:

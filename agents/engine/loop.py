@@ -22,6 +22,7 @@ from agents.engine.pricing import PER_TOKEN, cost_of
 from agents.engine.types import (
     AgentJob,
     Event,
+    RetryPolicy,
     RunOutcome,
     RunStatus,
     ToolResult,
@@ -80,10 +81,10 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 def backoff_delay(
-    attempt: int, job: AgentJob, retry_after: float | None, rng: random.Random
+    attempt: int, retry: RetryPolicy, retry_after: float | None, rng: random.Random
 ) -> float:
     """Exponential backoff with full jitter, never shorter than the server's retry-after."""
-    ceiling = min(job.retry.max_backoff, job.retry.base_backoff * (2**attempt))
+    ceiling = min(retry.max_backoff, retry.base_backoff * (2**attempt))
     delay = rng.uniform(ceiling / 2, ceiling)
     return max(delay, retry_after or 0.0)
 
@@ -249,7 +250,7 @@ def _call_with_retries(
                     turn_number,
                     spent,
                 )
-            delay = backoff_delay(attempt, job, exc.retry_after, rng)
+            delay = backoff_delay(attempt, job.retry, exc.retry_after, rng)
             if delay >= run.remaining():
                 return run.give_up(
                     exc,

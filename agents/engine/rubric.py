@@ -41,6 +41,8 @@ class Rubric:
     floor: float = DEFAULT_FLOOR
     max_revisions: int = 2
     revision_cost_cap_usd: Decimal | None = None
+    # Grades this close to the floor are taken again, twice, and the median kept.
+    regrade_margin: float = 0.0
 
     def criterion(self, key: str) -> Criterion:
         return next(c for c in self.criteria if c.key == key)
@@ -97,6 +99,8 @@ def dump_rubric(rubric: Rubric) -> str:
     }
     if rubric.revision_cost_cap_usd is not None:
         data["revision_cost_cap_usd"] = str(rubric.revision_cost_cap_usd)
+    if rubric.regrade_margin:
+        data["regrade_margin"] = rubric.regrade_margin
     data["criteria"] = [
         {
             "key": c.key,
@@ -142,7 +146,7 @@ def _build(data: Any, lines: dict[str, int], problems: list[Problem]) -> Rubric 
     if not isinstance(data, dict):
         problem("", "A rubric is a mapping with `criteria` (and optionally `floor`, ...).")
         return None
-    known = {"criteria", "floor", "max_revisions", "revision_cost_cap_usd"}
+    known = {"criteria", "floor", "max_revisions", "revision_cost_cap_usd", "regrade_margin"}
     for name in data:
         if name not in known:
             problem(str(name), f"Unknown field; expected one of {', '.join(sorted(known))}.")
@@ -162,6 +166,7 @@ def _build(data: Any, lines: dict[str, int], problems: list[Problem]) -> Rubric 
                 raise InvalidOperation
         except InvalidOperation:
             problem("revision_cost_cap_usd", "Must be an amount in USD above 0, e.g. 0.50.")
+    margin = _number(data.get("regrade_margin", 0), "regrade_margin", 0, 5, problem)
     raw = data.get("criteria")
     if not isinstance(raw, list) or not raw:
         problem("criteria", "A rubric needs a list of at least one criterion.")
@@ -207,7 +212,7 @@ def _build(data: Any, lines: dict[str, int], problems: list[Problem]) -> Rubric 
     total = sum(c.weight for c in criteria)
     if criteria and abs(total - 1) > 0.001 and not any(p.path.endswith("weight") for p in problems):
         problem("criteria", f"The weights add up to {total:g}; they must add up to 1.")
-    return Rubric(tuple(criteria), floor, max_revisions, cap_usd)
+    return Rubric(tuple(criteria), floor, max_revisions, cap_usd, margin)
 
 
 def _number(
@@ -296,3 +301,16 @@ def attempt_passes(rubric: Rubric, verdicts: dict[str, Verdict]) -> bool:
     """Every hard gate passes and the overall score reaches the floor."""
     gates = all(verdicts[c.key].passed for c in rubric.criteria if c.kind == "hard")
     return gates and overall_score(rubric, verdicts) >= rubric.floor
+
+
+def soft_average_needed(rubric: Rubric) -> float | None:
+    """With every hard gate passed, the weighted mean soft score the floor needs.
+
+    None when the rubric has no soft criteria (the gates alone decide). What the
+    editor's score preview shows, so the floor's meaning is concrete.
+    """
+    hard = sum(c.weight for c in rubric.criteria if c.kind == "hard")
+    soft = sum(c.weight for c in rubric.criteria if c.kind == "soft")
+    if not soft:
+        return None
+    return max(0.0, (rubric.floor * (hard + soft) - HARD_PASS * hard) / soft)

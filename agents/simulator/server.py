@@ -24,6 +24,7 @@ from agents.simulator.conversations import (
     Script,
     Turn,
     assistant_turns,
+    forced_tool,
     generated_turn,
     script_name,
 )
@@ -69,11 +70,14 @@ class SimulatorState:
         self.lock = threading.Lock()
         self.cache: set[str] = set()
         self.failures_served: dict[tuple[str, int], int] = {}
+        # Grader scripts play one turn per call, in order (each call is a fresh context).
+        self.grader_calls: dict[str, int] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=500)
 
     def add_script(self, name: str, turns: list[Turn]) -> None:
         with self.lock:
             self.scripts[name] = Script(list(turns))
+            self.grader_calls.pop(name, None)
 
     def usage(self, body: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, int]:
         system, tools = body.get("system", ""), body.get("tools", [])
@@ -113,9 +117,13 @@ class SimulatorState:
         if name is None:
             return generated_turn(body)
         with self.lock:
-            script = self.scripts.get(name)
+            # A revision plays NAME.revN when registered, else NAME again.
+            script = self.scripts.get(name) or self.scripts.get(name.split(".rev")[0])
             if script is None:
                 return 404
+            grader = forced_tool(body) is not None
+            if grader:
+                position = self.grader_calls.get(name, 0)
             if position >= len(script.turns):
                 return Turn(text="(script finished)")
             turn = script.turns[position]
@@ -128,6 +136,8 @@ class SimulatorState:
             if served < len(turn.fail_first):
                 self.failures_served[key] = served + 1
                 return turn.fail_first[served]
+            if grader:
+                self.grader_calls[name] = position + 1
         return turn
 
 

@@ -59,6 +59,22 @@
     showToast("The server could not be reached. Check your connection and try again.", "error");
   });
 
+  // "Line 7" in the rubric checker: put the cursor on that line of the editor.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-goto-line]") : null;
+    var editor = document.getElementById("id_source");
+    if (!button || !editor) return;
+    var line = parseInt(button.getAttribute("data-goto-line"), 10);
+    var lines = editor.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    var end = start + (lines[line - 1] || "").length;
+    editor.focus();
+    editor.setSelectionRange(start, end);
+    var lineHeight = editor.scrollHeight / Math.max(lines.length, 1);
+    editor.scrollTop = Math.max(0, (line - 3) * lineHeight);
+  });
+
   // Close the agency switcher when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.switcher[open]").forEach(function (d) {

@@ -14,19 +14,9 @@ import pytest
 from agents import services
 from agents.models import Run, RunEvent
 from agents.simulator import Turn
-from tests.factories import make_agent
+from tests.factories import make_agent, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(run, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_finished:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run still {run.status} after {timeout} s")
 
 
 def test_run_now_is_executed_by_the_worker_and_priced(worker, simulator, client_a):

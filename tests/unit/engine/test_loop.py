@@ -253,11 +253,11 @@ def test_backoff_grows_with_jitter_and_respects_retry_after(attempt):
     rng = random.Random(1)
     ceiling = min(8, 2**attempt)
 
-    delays = [backoff_delay(attempt, job, None, rng) for _ in range(50)]
+    delays = [backoff_delay(attempt, job.retry, None, rng) for _ in range(50)]
 
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 1
-    assert backoff_delay(attempt, job, 20.0, rng) == 20.0
+    assert backoff_delay(attempt, job.retry, 20.0, rng) == 20.0
 
 
 def test_redact_walks_nested_values():

@@ -1,0 +1,266 @@
+"""The grader: a separate model call that judges one attempt against the rubric.
+
+It runs in a fresh context (it never sees the agent's conversation, only what
+was asked, the deliverable and the files left behind) and must answer through
+one forced tool call, `submit_verdicts`. The answer is checked at the boundary
+(`rubric.parse_verdicts`): anything doubtful is a grader error, asked again a
+few times, and if it stays doubtful the attempt is *not graded*, never passed.
+
+A grade within the rubric's `regrade_margin` of the floor is taken twice more
+and the median kept, so one noisy call does not decide a pass.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from agents.engine.errors import PermanentModelError, TransientModelError
+from agents.engine.llm import ModelClient, ModelRequest
+from agents.engine.loop import Clock, EventSink, SystemClock, backoff_delay, redact
+from agents.engine.pricing import cost_of
+from agents.engine.rubric import (
+    GraderOutputError,
+    Rubric,
+    Verdict,
+    attempt_passes,
+    overall_score,
+    parse_verdicts,
+    rubric_as_json,
+)
+from agents.engine.types import Event, ModelPrice, RetryPolicy, ToolSpec, Usage
+
+TOOL_NAME = "submit_verdicts"
+SAMPLES_NEAR_FLOOR = 3
+# Characters of each artifact, and of all of them, the grader reads.
+ARTIFACT_CHARS = 8_000
+ARTIFACTS_TOTAL_CHARS = 40_000
+
+GRADER_SYSTEM = (
+    "You are a strict, fair grader for a digital agency. You judge one piece of work "
+    "against a rubric. You did not write the work and you owe it nothing. For every "
+    "criterion, quote the passage of the work your judgement rests on (or say what is "
+    "missing), and give concrete feedback the author can act on. Hard criteria are "
+    "pass or fail. Soft criteria are scored 0 to 10 and pass when the score reaches "
+    "the rubric's floor. Answer only by calling the submit_verdicts tool, once, with "
+    "one verdict for every criterion."
+)
+
+
+@dataclass(frozen=True)
+class GradeJob:
+    model: str
+    price: ModelPrice
+    rubric: Rubric
+    task: str
+    output: str
+    # (path, text) of files the attempt left; binary files are named, not shown.
+    artifacts: tuple[tuple[str, str], ...] = ()
+    max_tokens: int = 4096
+    call_timeout: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Calls in all when the answer does not validate.
+    invalid_attempts: int = 3
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """A trusted grade, or (verdicts None) the reason there is none."""
+
+    verdicts: dict[str, Verdict] | None
+    score: float | None
+    passed: bool
+    samples: tuple[float, ...]
+    usage: Usage
+    cost_usd: Decimal
+    calls: int
+    error: str = ""
+
+    @property
+    def graded(self) -> bool:
+        return self.verdicts is not None
+
+
+def verdict_tool(rubric: Rubric) -> ToolSpec:
+    keys = [c.key for c in rubric.criteria]
+    verdict = {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string", "enum": keys},
+            "passed": {"type": "boolean"},
+            "score": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 10,
+                "description": "0 to 10; required for soft criteria.",
+            },
+            "evidence": {
+                "type": "string",
+                "description": "A quote from the work, or what is missing from it.",
+            },
+            "feedback": {"type": "string", "description": "What to change, concretely."},
+        },
+        "required": ["key", "passed", "evidence", "feedback"],
+    }
+    return ToolSpec(
+        name=TOOL_NAME,
+        description="Submit one verdict for every criterion of the rubric.",
+        input_schema={
+            "type": "object",
+            "properties": {"verdicts": {"type": "array", "items": verdict}},
+            "required": ["verdicts"],
+        },
+    )
+
+
+def grader_prompt(job: GradeJob) -> str:
+    parts = [
+        "## The task the work was done for\n\n" + job.task,
+        "## Rubric\n\n```json\n" + rubric_as_json(job.rubric) + "\n```",
+        "## The work to grade\n\n" + (job.output or "(The agent returned no text.)"),
+    ]
+    budget = ARTIFACTS_TOTAL_CHARS
+    for path, text in job.artifacts:
+        shown = text[: min(ARTIFACT_CHARS, max(budget, 0))]
+        budget -= len(shown)
+        more = "" if len(shown) == len(text) else f"\n\n(… {len(text) - len(shown)} more chars)"
+        parts.append(f"## File left by the agent: {path}\n\n```\n{shown}\n```{more}")
+    return "\n\n".join(parts)
+
+
+def grade(
+    job: GradeJob,
+    client: ModelClient,
+    sink: EventSink,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    attempt_number: int = 1,
+) -> GradeResult:
+    """Grade `job.output`; never raises for model failures or bad answers."""
+    clock = clock or SystemClock()
+    rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+    state = _State(job, client, sink, clock, rng, attempt_number)
+    first = state.sample()
+    if first is None:
+        return state.result(None)
+    samples = [first]
+    score = overall_score(job.rubric, first)
+    margin = job.rubric.regrade_margin
+    if margin and abs(score - job.rubric.floor) <= margin:
+        state.emit("grade.regrade", {"score": round(score, 3), "margin": margin})
+        for _ in range(SAMPLES_NEAR_FLOOR - 1):
+            extra = state.sample()
+            if extra is None:
+                return state.result(None)
+            samples.append(extra)
+    return state.result(samples)
+
+
+@dataclass
+class _State:
+    job: GradeJob
+    client: ModelClient
+    sink: EventSink
+    clock: Clock
+    rng: random.Random
+    attempt_number: int
+    usage: Usage = field(default_factory=Usage)
+    cost: Decimal = Decimal(0)
+    calls: int = 0
+    error: str = ""
+
+    def emit(self, type_: str, data: dict[str, Any], **kwargs: Any) -> None:
+        data = {"attempt": self.attempt_number, **data}
+        self.sink.emit(Event(type_, redact(data, self.job.secrets), **kwargs))
+
+    def sample(self) -> dict[str, Verdict] | None:
+        """One validated verdict set, asking again after a bad answer; None if none came."""
+        for tries in range(1, self.job.invalid_attempts + 1):
+            raw = self.call()
+            if raw is None:
+                return None
+            try:
+                return _parse(self.job.rubric, raw)
+            except GraderOutputError as exc:
+                self.error = f"The grader's answer was not valid: {exc}"
+                self.emit(
+                    "grade.invalid",
+                    {"error": str(exc), "try": tries, "final": tries == self.job.invalid_attempts},
+                )
+        return None
+
+    def call(self) -> Any:
+        """The tool input of one grader call, with transient errors retried; None on failure."""
+        job = self.job
+        request = ModelRequest(
+            model=job.model,
+            system=GRADER_SYSTEM,
+            messages=[{"role": "user", "content": grader_prompt(job)}],
+            tools=(verdict_tool(job.rubric),),
+            max_tokens=job.max_tokens,
+            timeout=job.call_timeout,
+            tool_choice={"type": "tool", "name": TOOL_NAME},
+        )
+        for attempt in range(job.retry.attempts):
+            started = self.clock.monotonic()
+            try:
+                turn = self.client.complete(request)
+            except TransientModelError as exc:
+                if attempt + 1 >= job.retry.attempts:
+                    self.error = f"The grader's model kept failing: {exc.message}"
+                    self.emit("grade.error", {"error": exc.message, "status": exc.status})
+                    return None
+                delay = backoff_delay(attempt, job.retry, exc.retry_after, self.rng)
+                self.emit(
+                    "grade.retry",
+                    {"error": exc.message, "status": exc.status, "wait_s": round(delay, 2)},
+                )
+                self.clock.sleep(delay)
+                continue
+            except PermanentModelError as exc:
+                self.error = f"The grader's model refused the request: {exc.message}"
+                self.emit("grade.error", {"error": exc.message, "status": exc.status})
+                return None
+            cost = cost_of(turn.usage, job.price)
+            self.usage += turn.usage
+            self.cost += cost
+            self.calls += 1
+            uses = [u for u in turn.tool_uses if u.get("name") == TOOL_NAME]
+            self.emit(
+                "grade.response",
+                {"model": job.model, "content": turn.content, "request_id": turn.request_id},
+                usage=turn.usage,
+                cost_usd=cost,
+                duration_ms=int((self.clock.monotonic() - started) * 1000),
+            )
+            if len(uses) != 1:
+                return {"_no_tool_call": len(uses)}
+            return uses[0].get("input")
+        raise AssertionError("unreachable: the retry loop returns")  # pragma: no cover
+
+    def result(self, samples: list[dict[str, Verdict]] | None) -> GradeResult:
+        if not samples:
+            self.emit("grade.finished", {"graded": False, "error": self.error})
+            return GradeResult(None, None, False, (), self.usage, self.cost, self.calls, self.error)
+        scores = [overall_score(self.job.rubric, s) for s in samples]
+        # The median sample (its verdicts and score), not a blend of several.
+        median = statistics.median_low(scores)
+        chosen = samples[scores.index(median)]
+        passed = attempt_passes(self.job.rubric, chosen)
+        self.emit(
+            "grade.finished",
+            {"graded": True, "score": round(median, 3), "passed": passed, "samples": scores},
+        )
+        return GradeResult(chosen, median, passed, tuple(scores), self.usage, self.cost, self.calls)
+
+
+def _parse(rubric: Rubric, raw: Any) -> dict[str, Verdict]:
+    if isinstance(raw, dict) and "_no_tool_call" in raw:
+        raise GraderOutputError(
+            f"The grader made {raw['_no_tool_call']} {TOOL_NAME} calls instead of one."
+        )
+    return parse_verdicts(rubric, raw)
