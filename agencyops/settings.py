@@ -256,7 +256,15 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
-    "style-src": [CSP.SELF],
+    # plotly.js (charts) sets two inline styles it cannot be told not to: the
+    # stylesheet of the map library it bundles, and an empty style attribute on
+    # a heatmap's colour bar. Each is allowed by its exact hash, nothing else.
+    "style-src": [
+        CSP.SELF,
+        "'unsafe-hashes'",
+        "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
+        "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    ],
     "img-src": [CSP.SELF, "data:"],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -339,6 +347,7 @@ CELERY_TASK_ROUTES = {
     "agents.tasks.execute_run": {"queue": "runs"},
     "agents.tasks.fire_schedule": {"queue": "schedule"},
     "agents.tasks.sweep_stuck_runs": {"queue": "schedule"},
+    "agents.tasks.evaluate_alerts": {"queue": "schedule"},
 }
 WORKER_QUEUES = "runs,schedule,celery"
 

@@ -7,7 +7,33 @@ from typing import Any
 from django.contrib import admin
 
 from agents import services
-from agents.models import Agent, AgentVersion, ModelPrice, Run, RunArtifact, RunEvent
+from agents.models import (
+    Agent,
+    AgentVersion,
+    Alert,
+    AlertChannel,
+    AlertRule,
+    Attempt,
+    Grade,
+    ModelPrice,
+    RubricVersion,
+    Run,
+    RunArtifact,
+    RunEvent,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Records of what happened: browsed and searched here, never edited."""
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ModelPrice)
@@ -47,23 +73,13 @@ class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(AgentVersion)
-class AgentVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AgentVersionAdmin(ReadOnlyAdmin):
     list_display = ("agent", "number", "created_at", "created_by")
     search_fields = ("agent__name",)
     list_filter = ("created_at",)
     list_select_related = ("agent", "created_by")
     raw_id_fields = ("agency", "agent", "created_by")
     readonly_fields = ("agency", "agent", "number", "definition", "created_at", "created_by")
-
-    # Versions are immutable records of what ran: never added, changed or deleted here.
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
 
 
 class RunEventInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -115,3 +131,50 @@ class RunArtifactAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: Any) -> bool:
         return False
+
+
+@admin.register(RubricVersion)
+class RubricVersionAdmin(ReadOnlyAdmin):
+    list_display = ("agent", "number", "note", "created_at", "created_by")
+    search_fields = ("agent__name", "note")
+    list_select_related = ("agent", "created_by")
+
+
+@admin.register(Attempt)
+class AttemptAdmin(ReadOnlyAdmin):
+    list_display = ("run", "number", "status", "cost_usd", "finished_at")
+    search_fields = ("run__public_id", "run__agent__name")
+    list_select_related = ("run", "run__agent")
+
+
+@admin.register(Grade)
+class GradeAdmin(ReadOnlyAdmin):
+    list_display = ("attempt", "status", "score", "grader_model", "calls", "cost_usd")
+    list_filter = ("status",)
+    search_fields = ("attempt__run__public_id", "grader_model")
+    list_select_related = ("attempt", "attempt__run", "attempt__run__agent")
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    # `secret` is editable=False, so it is never shown here.
+    list_display = ("name", "kind", "target", "agency")
+    list_filter = ("kind",)
+    search_fields = ("name", "target", "agency__name")
+    raw_id_fields = ("agency",)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("kind", "agent", "threshold", "enabled", "agency")
+    list_filter = ("kind", "enabled")
+    search_fields = ("agency__name", "agent__name")
+    raw_id_fields = ("agency", "agent")
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ("agent", "rule", "opened_at", "resolved_at")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
+    search_fields = ("agent__name", "message")
+    list_select_related = ("agent", "rule")

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from django import forms
 
-from agents.models import Agent, ModelPrice
+from agents.models import Agent, AlertChannel, AlertRule, ModelPrice
 from clients.models import Agency, Client
 
 
@@ -130,3 +130,30 @@ class CriterionForm(forms.Form):
 CriterionFormSet = forms.formset_factory(
     CriterionForm, extra=1, can_delete=True, min_num=1, validate_min=True
 )
+
+
+class AlertRuleForm(forms.ModelForm[AlertRule]):
+    class Meta:
+        model = AlertRule
+        fields = ("kind", "agent", "threshold", "pause_agent", "channels", "enabled")
+        labels = {"kind": "When", "agent": "Agent", "threshold": "N / grace minutes"}
+        widgets = {"channels": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args: Any, agency: Agency, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        agent_field = self.fields["agent"]
+        assert isinstance(agent_field, forms.ModelChoiceField)  # noqa: S101
+        agent_field.queryset = Agent.objects.for_agency(agency).filter(archived_at__isnull=True)
+        agent_field.empty_label = "Every agent"
+        channels = self.fields["channels"]
+        assert isinstance(channels, forms.ModelMultipleChoiceField)  # noqa: S101
+        channels.queryset = AlertChannel.objects.for_agency(agency)
+        self.instance.agency = agency
+
+
+class AlertChannelForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    kind = forms.ChoiceField(choices=AlertChannel.Kind.choices)
+    target = forms.CharField(
+        max_length=500, help_text="An email address, or the URL to POST to (Slack or your own)."
+    )

@@ -244,7 +244,7 @@ def _grade_once(
         rubric_version=version,
         status=status,
         score=result.score,
-        verdicts=_verdict_rows(rubric, result.verdicts),
+        verdicts=verdict_rows(rubric, result.verdicts),
         samples=list(result.samples),
         grader_model=grader_job.model,
         calls=result.calls,
@@ -255,7 +255,7 @@ def _grade_once(
     )
 
 
-def _verdict_rows(rubric: Rubric, verdicts: dict[str, Verdict] | None) -> list[dict[str, Any]]:
+def verdict_rows(rubric: Rubric, verdicts: dict[str, Verdict] | None) -> list[dict[str, Any]]:
     if verdicts is None:
         return []
     return [

@@ -456,3 +456,99 @@ class Grade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()} {self.score}"
+
+
+class AlertChannel(models.Model):
+    """Where an agency's alerts go: an email address, a Slack-style webhook, a signed webhook."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        SLACK = "slack", "Slack incoming webhook"
+        WEBHOOK = "webhook", "Signed webhook"
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="alert_channels")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    target = models.CharField(
+        max_length=500, help_text="An email address, or the https:// URL to POST to."
+    )
+    # Signs "signed webhook" deliveries; shown once when created, never again.
+    secret = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    objects: ClassVar[AgencyQuerySet[AlertChannel]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertRule(models.Model):
+    """A condition watched for every agent of the agency (or one agent)."""
+
+    class Kind(models.TextChoices):
+        BELOW_FLOOR = "below_floor", "7-day average grade below the floor"
+        CONSECUTIVE_FAILURES = "failures", "Consecutive failed runs"
+        DEAD_MAN = "dead_man", "No successful run by fire time + grace"
+        RUN_ERRORS = "run_errors", "A run ended in an error"
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="alert_rules")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    agent = models.ForeignKey(
+        Agent,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty: every agent of the agency.",
+    )
+    threshold = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="Consecutive failures: how many. Dead-man: grace in minutes.",
+    )
+    pause_agent = models.BooleanField(
+        default=False, help_text="Consecutive failures only: pause the agent when it fires."
+    )
+    channels = models.ManyToManyField(AlertChannel, blank=True, related_name="rules")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    objects: ClassVar[AgencyQuerySet[AlertRule]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["kind", "pk"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
+class Alert(models.Model):
+    """One incident: opened once when a rule's condition starts, resolved when it stops."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="alerts")
+    message = models.TextField()
+    resolution = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # [{at, event, channel, ok, detail}] for each notification attempt.
+    deliveries = models.JSONField(default=list, blank=True)
+
+    objects: ClassVar[AgencyQuerySet[Alert]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-opened_at"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["rule", "agent"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_alert_per_rule_and_agent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from agents import services
+from agents import alerts, services
 
 # A "queue one" run waiting for the agent's running run checks again this often.
 WAIT_SECONDS = 15
@@ -31,3 +31,9 @@ def fire_schedule(agent_id: int) -> None:
 def sweep_stuck_runs() -> None:
     """Every few minutes (see migration 0004): repair runs a lost worker or message left."""
     services.sweep_stuck_runs()
+
+
+@shared_task(ignore_result=True)
+def evaluate_alerts() -> None:
+    """Every minute (see migration 0008): open and resolve quality alerts."""
+    alerts.evaluate_alerts()

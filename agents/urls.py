@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from agents import views, views_rubrics
+from agents import views, views_alerts, views_rubrics
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("agents/", views.agent_list, name="agent-list"),
@@ -25,6 +25,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path(
         "agents/<uuid:agent_id>/rubric/copy/", views_rubrics.rubric_copy, name="agent-rubric-copy"
+    ),
+    path("alerts/", views_alerts.alert_list, name="alert-list"),
+    path("alerts/rules/", views_alerts.rule_create, name="alert-rule-create"),
+    path("alerts/rules/<int:rule_id>/delete/", views_alerts.rule_delete, name="alert-rule-delete"),
+    path("alerts/channels/", views_alerts.channel_create, name="alert-channel-create"),
+    path(
+        "alerts/channels/<int:channel_id>/delete/",
+        views_alerts.channel_delete,
+        name="alert-channel-delete",
     ),
     path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
     path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run-cancel"),

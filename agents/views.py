@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import costs, grading, scheduling, services, webhooks
+from agents import costs, grading, quality, scheduling, services, webhooks
 from agents.forms import AgentForm
 from agents.models import Agent, AgentVersion, RubricVersion, Run, RunArtifact, RunEvent
 from clients.models import Client, Role
@@ -155,6 +155,7 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
             reverse("agent-webhook-receive", args=[request.agency.slug, agent.public_id])
         ),
         **schedule_preview_context(request, agent.schedule, agent.timezone, str(agent.client_id)),
+        "quality": quality.agent_charts(agent, scheduling.agent_timezone(agent)),
         "can_edit": request.membership.has_role(Role.ADMIN),
     }
 

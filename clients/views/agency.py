@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from agents import quality
 from clients import services
 from clients.forms import AgencyForm, InviteForm, RoleForm
 from clients.models import Client, Invitation, Membership, Role
@@ -36,6 +37,7 @@ def dashboard(request: AgencyRequest, agency_slug: str) -> HttpResponse:
         "recent_clients": Client.objects.for_agency(agency)
         .filter(archived_at__isnull=True)
         .order_by("-created_at")[:5],
+        "fleet": quality.fleet_overview(agency.pk),
     }
     return render(request, "clients/dashboard.html", context)
 

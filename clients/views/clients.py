@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import costs
+from agents import costs, quality
 from agents.models import Agent, Run
 from clients import services
 from clients.forms import ClientForm, ViewerInviteForm, timezone_choices
@@ -85,6 +85,12 @@ def client_detail(request: AgencyRequest, agency_slug: str, client_id: UUID) -> 
         .select_related("model"),
         "monthly_costs": costs.monthly_costs(
             Run.objects.for_agency(request.agency).filter(agent__client=client)
+        ),
+        "quality": quality.client_quality(
+            Agent.objects.for_agency(request.agency).filter(
+                client=client, archived_at__isnull=True
+            ),
+            client.timezone,
         ),
     }
     return render(request, "clients/client_detail.html", context)

@@ -1,4 +1,9 @@
-"""Give the demo clients their agents. Safe to run any number of times."""
+"""Give the demo clients their agents, rubrics and months of graded history.
+
+Safe to run any number of times: what exists is left alone. The history is
+generated (seeded random walk), written straight to the tables, so the trend
+charts, the fleet overview and the alerts have something to show on first start.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,29 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from agents import services
-from agents.models import Agent, ModelPrice
+from agents import alerts, rubric_library, services
+from agents.demo_history import seed_history
+from agents.models import Agent, AlertChannel, AlertRule, ModelPrice
 from agents.prices import ensure_default_prices
-from clients.models import Client
+from clients.models import Agency, Client
 
-# client, name, instructions, schedule (in the client's time zone)
+# A deliberately weak agent: its rubric asks for what its instructions never
+# mention, and it may not revise, so it fails and the quality alert fires.
+WEAK_RUBRIC = """\
+floor: 7.5
+max_revisions: 0
+criteria:
+  - key: cites_case_law
+    description: Each post idea cites a recent appellate decision by name and year.
+    kind: hard
+    weight: 0.4
+  - key: partner_review_notes
+    description: Each idea carries reviewer notes for the supervising partner.
+    kind: soft
+    weight: 0.6
+"""
+
+# client, name, instructions, schedule (in the client's time zone), rubric starter
 DEMO_AGENTS = (
     (
         "Acme Bakery",
@@ -20,6 +42,7 @@ DEMO_AGENTS = (
         "Run an SEO audit of https://acmebakery.test: titles, meta descriptions, page "
         "speed and broken links. Report findings and concrete next steps.",
         "0 2 * * *",
+        "seo_audit",
     ),
     (
         "Kiwi Cycles",
@@ -27,6 +50,7 @@ DEMO_AGENTS = (
         "Weekly competitor watch for https://kiwicycles.test: pricing, new content and ads "
         "of the three closest rivals. Report what changed and what to do about it.",
         "0 8 * * 1",
+        "competitor_watch",
     ),
     (
         "Bluebird Dental",
@@ -35,6 +59,14 @@ DEMO_AGENTS = (
         "clinics. Report changes since the last check.",
         # Often, so a demo session sees scheduled runs happen.
         "*/10 * * * *",
+        "seo_audit",
+    ),
+    (
+        "Cedar & Pine Law",
+        "Blog post ideas",
+        "Suggest five blog post ideas for https://cedarpine.test.",
+        "0 9 * * 1-5",
+        "",
     ),
 )
 
@@ -47,7 +79,7 @@ class Command(BaseCommand):
         ensure_default_prices()
         model = ModelPrice.objects.get(model="claude-sonnet-4-6")
         created = 0
-        for client_name, name, instructions, schedule in DEMO_AGENTS:
+        for client_name, name, instructions, schedule, starter in DEMO_AGENTS:
             client = Client.objects.filter(agency__slug="northwind", name=client_name).first()
             if client is None or Agent.objects.filter(client=client, name=name).exists():
                 continue
@@ -60,5 +92,28 @@ class Command(BaseCommand):
                 schedule=schedule,
             )
             services.save_agent(agent, None)
+            found = rubric_library.starter(starter)
+            seed_history(agent, found.text if found else WEAK_RUBRIC, weak=found is None)
             created += 1
+        if created:
+            _seed_alert_rules()
         self.stdout.write(f"Demo agents ready ({created} new).")
+
+
+def _seed_alert_rules() -> None:
+    """The demo agency's rules, telling alice by email (printed by the demo's console)."""
+    agency = Agency.objects.get(slug="northwind")
+    if AlertRule.objects.filter(agency=agency).exists():
+        return
+    channel = alerts.create_channel(
+        agency, "Alice's inbox", AlertChannel.Kind.EMAIL, "alice@northwind.test"
+    )
+    for kind, threshold in (
+        (AlertRule.Kind.BELOW_FLOOR, 1),
+        (AlertRule.Kind.CONSECUTIVE_FAILURES, 3),
+        (AlertRule.Kind.DEAD_MAN, 60),
+        (AlertRule.Kind.RUN_ERRORS, 1),
+    ):
+        rule = AlertRule.objects.create(agency=agency, kind=kind, threshold=threshold)
+        rule.channels.set([channel])
+    alerts.evaluate_alerts()
