@@ -466,6 +466,7 @@ class AlertChannel(models.Model):
         SLACK = "slack", "Slack incoming webhook"
         WEBHOOK = "webhook", "Signed webhook"
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="alert_channels")
     name = models.CharField(max_length=80)
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -494,6 +495,7 @@ class AlertRule(models.Model):
         DEAD_MAN = "dead_man", "No successful run by fire time + grace"
         RUN_ERRORS = "run_errors", "A run ended in an error"
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="alert_rules")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     agent = models.ForeignKey(

@@ -28,10 +28,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("alerts/", views_alerts.alert_list, name="alert-list"),
     path("alerts/rules/", views_alerts.rule_create, name="alert-rule-create"),
-    path("alerts/rules/<int:rule_id>/delete/", views_alerts.rule_delete, name="alert-rule-delete"),
+    path("alerts/rules/<uuid:rule_id>/delete/", views_alerts.rule_delete, name="alert-rule-delete"),
     path("alerts/channels/", views_alerts.channel_create, name="alert-channel-create"),
     path(
-        "alerts/channels/<int:channel_id>/delete/",
+        "alerts/channels/<uuid:channel_id>/delete/",
         views_alerts.channel_delete,
         name="alert-channel-delete",
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -56,8 +57,8 @@ def rule_create(request: AgencyRequest, agency_slug: str) -> HttpResponse:
 
 @role_required(Role.ADMIN)
 @require_POST
-def rule_delete(request: AgencyRequest, agency_slug: str, rule_id: int) -> HttpResponse:
-    get_for_agency_or_404(AlertRule, request.agency, pk=rule_id).delete()
+def rule_delete(request: AgencyRequest, agency_slug: str, rule_id: UUID) -> HttpResponse:
+    get_for_agency_or_404(AlertRule, request.agency, public_id=rule_id).delete()
     messages.success(request, "Alert rule removed, with its incidents.")
     return redirect("alert-list", agency_slug=request.agency.slug)
 
@@ -84,7 +85,7 @@ def channel_create(request: AgencyRequest, agency_slug: str) -> HttpResponse:
 
 @role_required(Role.ADMIN)
 @require_POST
-def channel_delete(request: AgencyRequest, agency_slug: str, channel_id: int) -> HttpResponse:
-    get_for_agency_or_404(AlertChannel, request.agency, pk=channel_id).delete()
+def channel_delete(request: AgencyRequest, agency_slug: str, channel_id: UUID) -> HttpResponse:
+    get_for_agency_or_404(AlertChannel, request.agency, public_id=channel_id).delete()
     messages.success(request, "Channel removed.")
     return redirect("alert-list", agency_slug=request.agency.slug)

@@ -214,6 +214,6 @@ def test_the_alerts_page_shows_history_and_a_webhook_secret_once(client, ada, ca
     assert b"It broke." in again.content
     assert b"1 open." in again.content
     client.force_login(carol)
-    assert client.post(f"/a/agency-b/alerts/rules/{rule_row.pk}/delete/").status_code == 404
+    assert client.post(f"/a/agency-b/alerts/rules/{rule_row.public_id}/delete/").status_code == 404
     assert AlertRule.objects.filter(pk=rule_row.pk).exists()
     assert Agent.objects.filter(pk=agent.pk).exists()

@@ -11,6 +11,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from agents.models import AlertChannel, AlertRule
 from clients.models import Membership
 from tests.factories import (
     ClientViewerFactory,
@@ -54,6 +55,10 @@ def objects_of_a(agency_a, alice, client_a):
         "member_id": Membership.objects.get(user=alice).public_id,
         "invitation_id": InvitationFactory(agency=agency_a).public_id,
         "viewer_id": viewer.public_id,
+        "rule_id": AlertRule.objects.create(agency=agency_a, kind="run_errors").public_id,
+        "channel_id": AlertChannel.objects.create(
+            agency=agency_a, name="Mail", kind="email", target="a@a.test"
+        ).public_id,
     }
 
 

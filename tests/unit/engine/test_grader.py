@@ -119,3 +119,34 @@ def test_the_prompt_carries_task_rubric_work_and_bounded_artifacts():
     assert "## The work to grade\n\n# Audit of acmebakery.test" in prompt
     assert "## File left by the agent: report.md\n\n```\n# Report\n```" in prompt
     assert "x" * 8000 + "\n```\n\n(… 2000 more chars)" in prompt
+
+
+def test_the_demo_grader_scores_what_the_work_covers_and_a_revision_that_answers_scores_higher(
+    simulator, model, sink, clock
+):
+    from agents.engine.grader import GradeJob
+    from agents.simulator.conversations import generated_turn
+
+    rubric = load_rubric(
+        """
+criteria:
+  - {key: urls, description: Remediation steps reference specific URLs., kind: soft, weight: 1}
+"""
+    )
+    base = job("unused", rubric=rubric, task="Audit the site.")
+    thin = grade(GradeJob(**{**base.__dict__, "output": "# Audit\n- Titles repeat."}), model, sink)
+    feedback = thin.verdicts["urls"].feedback
+    # The generated agent, asked for a revision, answers the feedback it was given.
+    revision_prompt = (
+        "Audit the site.\n\n## Revision 1 of this run\n\nFix these.\n\n"
+        f"- urls (3/10): {feedback}\n\n### Your previous deliverable\n\n# Audit"
+    )
+    turn = generated_turn({"messages": [{"role": "user", "content": revision_prompt}]})
+    better = grade(GradeJob(**{**base.__dict__, "output": turn.text}), model, sink)
+
+    assert not thin.passed
+    assert feedback.startswith("Cover this: Remediation steps reference specific URLs")
+    assert better.passed
+    assert better.score > thin.score
+    calls = [r["body"] for r in simulator.state.requests]
+    assert [c["tool_choice"]["name"] for c in calls] == ["submit_verdicts"] * 2
