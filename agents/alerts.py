@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,14 +44,14 @@ DELIVERY_TIMEOUT = 10
 # ------------------------------------------------------------------ conditions
 
 
-def _below_floor(agent: Agent, rule: AlertRule, now: datetime) -> str:
-    (health,) = quality.fleet_health(Agent.objects.filter(pk=agent.pk), now) or (None,)
-    if health is None or not health.below_floor or health.average_7d is None:
-        return ""
-    return (
-        f"{agent.name}: the 7-day average grade is {health.average_7d:.1f}, below the floor "
-        f"of {health.floor:g} ({health.runs_7d} graded runs)."
-    )
+def _below_floor(agents: QuerySet[Agent], rule: AlertRule, now: datetime) -> dict[int, str]:
+    # One pass over every agent's 7-day averages, not one per agent.
+    return {
+        h.agent.pk: f"{h.agent.name}: the 7-day average grade is {h.average_7d:.1f}, below "
+        f"the floor of {h.floor:g} ({h.runs_7d} graded runs)."
+        for h in quality.fleet_health(agents, now)
+        if h.below_floor
+    }
 
 
 def _recent_finished(agent: Agent, count: int, now: datetime) -> list[Run]:
@@ -101,11 +102,24 @@ def _run_errors(agent: Agent, rule: AlertRule, now: datetime) -> str:
     return f"{agent.name}: its last run ended {last.get_status_display().lower()}: {last.error}"
 
 
-CONDITIONS = {
+Condition = Callable[[QuerySet[Agent], AlertRule, datetime], dict[int, str]]
+
+
+def _per_agent(check: Callable[[Agent, AlertRule, datetime], str]) -> Condition:
+    """A condition asked of each agent in turn: {agent id: message} where it holds."""
+
+    def condition(agents: QuerySet[Agent], rule: AlertRule, now: datetime) -> dict[int, str]:
+        messages = {agent.pk: check(agent, rule, now) for agent in agents}
+        return {pk: message for pk, message in messages.items() if message}
+
+    return condition
+
+
+CONDITIONS: dict[str, Condition] = {
     AlertRule.Kind.BELOW_FLOOR: _below_floor,
-    AlertRule.Kind.CONSECUTIVE_FAILURES: _consecutive_failures,
-    AlertRule.Kind.DEAD_MAN: _dead_man,
-    AlertRule.Kind.RUN_ERRORS: _run_errors,
+    AlertRule.Kind.CONSECUTIVE_FAILURES: _per_agent(_consecutive_failures),
+    AlertRule.Kind.DEAD_MAN: _per_agent(_dead_man),
+    AlertRule.Kind.RUN_ERRORS: _per_agent(_run_errors),
 }
 
 
@@ -125,10 +139,11 @@ def evaluate_alerts(now: datetime | None = None) -> tuple[int, int]:
     opened = resolved = 0
     rules = AlertRule.objects.filter(enabled=True).prefetch_related("channels")
     for rule in rules:
-        check = CONDITIONS[AlertRule.Kind(rule.kind)]
+        agents = _agents_for(rule)
+        holding = CONDITIONS[rule.kind](agents, rule, now)
         open_alerts = {a.agent_id: a for a in Alert.objects.filter(rule=rule, resolved_at=None)}
-        for agent in _agents_for(rule):
-            message = check(agent, rule, now)
+        for agent in agents:
+            message = holding.get(agent.pk, "")
             current = open_alerts.get(agent.pk)
             if message and current is None:
                 if _open(rule, agent, message, now):

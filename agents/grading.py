@@ -24,9 +24,8 @@ from agents.engine.llm import ModelClient
 from agents.engine.loop import EventSink
 from agents.engine.rubric import Rubric, Verdict, load_rubric
 from agents.engine.sandbox import collect_files
-from agents.engine.types import AgentJob, RetryPolicy, RunOutcome
-from agents.engine.types import ModelPrice as EnginePrice
-from agents.ledger import elapsed, trace_totals
+from agents.engine.types import AgentJob, RunOutcome
+from agents.ledger import remaining_runtime, trace_totals
 from agents.models import Attempt, Grade, ModelPrice, RubricVersion, Run
 
 logger = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def run_graded(
     Returns (status, output, error) for the run.
     """
     rubric = rubric_of(rubric_version)
-    grader_job = _grader_job(run, rubric)
+    grader_job = _grader_job(run, rubric, job)
     ours.update(rubric_version=rubric_version)
     done = {a.number: a for a in Attempt.objects.filter(run=run)}
     number = 1
@@ -169,7 +168,7 @@ def _run_attempt(
         job,
         prompt=prompt,
         spent_usd=spent,
-        max_runtime=float(run.version.definition["max_runtime_seconds"]) - elapsed(run),
+        max_runtime=remaining_runtime(run),
     )
     outcome = run_pass(sink_job)
     attempt.status = outcome.status
@@ -181,29 +180,18 @@ def _run_attempt(
     return attempt, outcome
 
 
-def _grader_job(run: Run, rubric: Rubric) -> GradeJob:
+def _grader_job(run: Run, rubric: Rubric, job: AgentJob) -> GradeJob:
+    """The grader's call: its own model, the agent's task, retry policy and secrets."""
     definition = run.version.definition
-    model = definition.get("grader_model") or definition["model"]
-    price = ModelPrice.objects.get(model=model)
-    task = definition["instructions"]
-    if run.input:
-        task += f"\n\n## Input for this run\n\n{run.input}"
+    price = ModelPrice.objects.get(model=definition.get("grader_model") or definition["model"])
     return GradeJob(
         model=price.model,
-        price=EnginePrice(
-            input=price.input_per_mtok,
-            output=price.output_per_mtok,
-            cache_write=price.cache_write_per_mtok,
-            cache_read=price.cache_read_per_mtok,
-        ),
+        price=price.engine_price(),
         rubric=rubric,
-        task=task,
+        task=job.prompt,
         output="",
-        retry=RetryPolicy(
-            attempts=int(definition["retry_attempts"]),
-            base_backoff=float(definition["retry_backoff_seconds"]),
-        ),
-        secrets=tuple(s for s in (settings.ANTHROPIC_API_KEY, run.agent.webhook_secret) if s),
+        retry=job.retry,
+        secrets=job.secrets,
     )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, Sum
-from django.utils import timezone
+from django.db.models import F, Q, Sum
 
 from agents.models import Run, RunEvent
 
@@ -18,39 +17,42 @@ GRADER_EVENTS = Q(type__startswith="grade.")
 
 
 def trace_totals(run: Run) -> dict[str, Any]:
-    """The agent's tokens and model cost, every attempt included, the grader's excluded."""
-    totals = (
-        RunEvent.objects.filter(run=run)
-        .exclude(GRADER_EVENTS)
-        .aggregate(
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cache_write_tokens=Sum("cache_write_tokens"),
-            cache_read_tokens=Sum("cache_read_tokens"),
-            cost_usd=Sum("cost_usd"),
-        )
-    )
-    return {name: value or 0 for name, value in totals.items()}
+    """The run's spend from its trace, in one query, as Run field values.
 
-
-def grader_totals(run: Run) -> dict[str, Any]:
-    """The grader's tokens (all input kinds together) and cost."""
-    totals = RunEvent.objects.filter(GRADER_EVENTS, run=run).aggregate(
-        input=Sum("input_tokens"),
-        cache_write=Sum("cache_write_tokens"),
-        cache_read=Sum("cache_read_tokens"),
-        output=Sum("output_tokens"),
-        cost=Sum("cost_usd"),
+    The agent's tokens and model cost (every attempt, every claim) in the usual
+    fields; the grader's apart, its input kinds together, in the grader_* fields.
+    """
+    agent, grader = ~GRADER_EVENTS, GRADER_EVENTS
+    # Aliases differ from the field names: an aggregate named like a field would
+    # shadow it for the grader's F() sum.
+    sums = RunEvent.objects.filter(run=run).aggregate(
+        agent_in=Sum("input_tokens", filter=agent),
+        agent_out=Sum("output_tokens", filter=agent),
+        agent_cache_write=Sum("cache_write_tokens", filter=agent),
+        agent_cache_read=Sum("cache_read_tokens", filter=agent),
+        agent_cost=Sum("cost_usd", filter=agent),
+        grader_in=Sum(
+            F("input_tokens") + F("cache_write_tokens") + F("cache_read_tokens"), filter=grader
+        ),
+        grader_out=Sum("output_tokens", filter=grader),
+        grader_cost=Sum("cost_usd", filter=grader),
     )
-    values = {name: value or 0 for name, value in totals.items()}
-    return {
-        "grader_input_tokens": values["input"] + values["cache_write"] + values["cache_read"],
-        "grader_output_tokens": values["output"],
-        "grader_cost_usd": values["cost"],
+    fields = {
+        "input_tokens": "agent_in",
+        "output_tokens": "agent_out",
+        "cache_write_tokens": "agent_cache_write",
+        "cache_read_tokens": "agent_cache_read",
+        "cost_usd": "agent_cost",
+        "grader_input_tokens": "grader_in",
+        "grader_output_tokens": "grader_out",
+        "grader_cost_usd": "grader_cost",
     }
+    return {field: sums[alias] or 0 for field, alias in fields.items()}
 
 
-def elapsed(run: Run) -> float:
-    """Seconds since the run first started (a later claim does not restart the clock)."""
-    started = run.started_at or timezone.now()
-    return (timezone.now() - started).total_seconds()
+def remaining_runtime(run: Run) -> float:
+    """Seconds left of the run's maximum runtime, counted from when it first started.
+
+    A claim after a lost worker, or a revision pass, does not start the clock anew.
+    """
+    return float(run.version.definition["max_runtime_seconds"]) - (run.duration_seconds or 0.0)

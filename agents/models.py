@@ -16,6 +16,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 
+from agents.engine.types import ModelPrice as EnginePrice
 from clients.models import Agency, AgencyQuerySet, Client, validate_timezone
 
 
@@ -35,6 +36,15 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    def engine_price(self) -> EnginePrice:
+        """The price as the engine takes it."""
+        return EnginePrice(
+            input=self.input_per_mtok,
+            output=self.output_per_mtok,
+            cache_write=self.cache_write_per_mtok,
+            cache_read=self.cache_read_per_mtok,
+        )
 
 
 def default_tools() -> list[str]:

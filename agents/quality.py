@@ -12,13 +12,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from agents import charts
-from agents.models import Agent, Grade, Run
+from agents.engine.rubric import DEFAULT_FLOOR
+from agents.models import Agent, Grade, RubricVersion, Run
 
 GRADED = (Run.Status.SUCCEEDED, Run.Status.FAILED_GRADE, Run.Status.NOT_GRADED)
 TREND_DAYS = 120
@@ -81,8 +82,8 @@ def grade_points(runs: QuerySet[Run], tz_name: str) -> list[charts.GradePoint]:
     rows = (
         graded_runs(runs)
         .filter(finished_at__gte=since)
-        .order_by("finished_at")
-        .values_list(
+        .select_related("rubric_version")
+        .only(
             "finished_at",
             "score",
             "first_pass_score",
@@ -90,32 +91,25 @@ def grade_points(runs: QuerySet[Run], tz_name: str) -> list[charts.GradePoint]:
             "revisions",
             "rubric_version__number",
         )
+        .order_by("finished_at")
     )
     points = []
-    for finished, score, first, status, revisions, version in rows:
-        if finished is None:
+    for run in rows:
+        if run.finished_at is None or run.rubric_version is None:
             continue
-        outcome = _outcome(status, revisions)
-        when = finished.astimezone(zone)
+        outcome = cast(charts.Outcome, run.outcome)
+        when = run.finished_at.astimezone(zone)
         points.append(
             charts.GradePoint(
                 when,
-                score if outcome != "not_graded" else None,
-                first,
+                run.score if outcome != "not_graded" else None,
+                run.first_pass_score,
                 outcome,
-                version,
+                run.rubric_version.number,
                 label=f"Run {when:%-d %b %H:%M}",
             )
         )
     return points
-
-
-def _outcome(status: str, revisions: int) -> charts.Outcome:
-    if status == Run.Status.SUCCEEDED:
-        return "passed_revised" if revisions else "passed_first"
-    if status == Run.Status.FAILED_GRADE:
-        return "failed"
-    return "not_graded"
 
 
 def heatmap_columns(
@@ -149,9 +143,9 @@ def heatmap_columns(
     return columns, criteria
 
 
-def floor_of(agent: Agent) -> float:
-    version = agent.rubric_versions.order_by("-number").first()
-    return float(version.definition.get("floor", 7.5)) if version else 7.5
+def floor_of(version: RubricVersion | None) -> float:
+    """The rubric version's score floor (the default floor without a rubric)."""
+    return float(version.definition.get("floor", DEFAULT_FLOOR)) if version else DEFAULT_FLOOR
 
 
 def agent_charts(agent: Agent, tz_name: str) -> dict[str, Any]:
@@ -162,7 +156,9 @@ def agent_charts(agent: Agent, tz_name: str) -> dict[str, Any]:
     return {
         "metrics": metrics(runs),
         "metrics_7d": metrics(runs.filter(finished_at__gte=timezone.now() - timedelta(days=7))),
-        "trend": charts.figure_payload(charts.trend_figure(points, floor_of(agent)))
+        "trend": charts.figure_payload(
+            charts.trend_figure(points, floor_of(agent.rubric_versions.order_by("-number").first()))
+        )
         if points
         else None,
         "heatmap": charts.figure_payload(charts.heatmap_figure(columns, criteria))
@@ -202,8 +198,7 @@ def fleet_health(agents: QuerySet[Agent], now: datetime | None = None) -> list[A
         if not versions:
             continue
         average, count = averages.get(agent.pk, (None, 0))
-        floor = float(versions[0].definition.get("floor", 7.5))
-        health.append(AgentHealth(agent, floor, average, count))
+        health.append(AgentHealth(agent, floor_of(versions[0]), average, count))
     health.sort(key=lambda h: (h.average_7d is None, (h.average_7d or 0) - h.floor))
     return health
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import time
 import zoneinfo
@@ -26,7 +25,7 @@ from django.utils import timezone
 from agents import grading
 from agents.engine.llm import AnthropicModelClient
 from agents.engine.loop import run_agent
-from agents.engine.rubric import load_rubric, rubric_as_json
+from agents.engine.rubric import load_rubric, rubric_data
 from agents.engine.sandbox import (
     TOOL_NAMES,
     SandboxLimits,
@@ -35,8 +34,7 @@ from agents.engine.sandbox import (
     remove_tree,
 )
 from agents.engine.types import AgentJob, Event, RetryPolicy, RunOutcome
-from agents.engine.types import ModelPrice as EnginePrice
-from agents.ledger import elapsed, grader_totals, trace_totals
+from agents.ledger import remaining_runtime, trace_totals
 from agents.models import (
     Agent,
     AgentVersion,
@@ -161,7 +159,7 @@ def save_rubric(agent: Agent, source: str, by: User | None, note: str = "") -> R
             agent=agent,
             number=(latest.number + 1) if latest else 1,
             source=source,
-            definition=json.loads(rubric_as_json(rubric)),
+            definition=rubric_data(rubric),
             note=note[:200],
             created_by=by,
         )
@@ -379,14 +377,8 @@ def _job_for(run: Run, spent: Decimal) -> AgentJob:
         model=price.model,
         system=SYSTEM_PROMPT,
         prompt=prompt,
-        price=EnginePrice(
-            input=price.input_per_mtok,
-            output=price.output_per_mtok,
-            cache_write=price.cache_write_per_mtok,
-            cache_read=price.cache_read_per_mtok,
-        ),
-        # What is left of it: an attempt after a lost worker does not start the clock anew.
-        max_runtime=float(definition["max_runtime_seconds"]) - elapsed(run),
+        price=price.engine_price(),
+        max_runtime=remaining_runtime(run),
         budget_usd=Decimal(budget) if budget else None,
         spent_usd=spent,
         retry=RetryPolicy(
@@ -464,9 +456,11 @@ def execute_run(run_id: int) -> bool:
     started = timezone.now()
     workspace = workspace_of(run, attempt)
     remove_tree(workspace)
-    status, output, error = _run_engine(run, ours, attempt)
+    # One sink for the attempt: its events, then any note about its files, number on.
+    sink = DatabaseSink(run, attempt)
+    status, output, error = _run_engine(run, ours, attempt, sink)
     try:
-        _keep_artifacts(run, ours, workspace, attempt)
+        _keep_artifacts(run, ours, workspace, sink)
     except Exception:  # the run's result must be recorded whatever its files were
         logger.exception("Run %s: keeping its artifacts failed", run.public_id)
     finally:
@@ -477,7 +471,7 @@ def execute_run(run_id: int) -> bool:
     # too, and count once. Only the attempt that ends the run is charged runtime.
     hours = Decimal((timezone.now() - started).total_seconds()) / 3600
     runtime_cost = (hours * settings.RUNTIME_USD_PER_HOUR).quantize(Decimal("0.000001"))
-    totals = {**trace_totals(run), **grader_totals(run)}
+    totals = trace_totals(run)
     totals["cost_usd"] += runtime_cost
     # What was spent counts whatever the run's final status: a run cancelled or
     # ended by the sweeper meanwhile keeps that status, not a cost of zero.
@@ -504,10 +498,14 @@ HEARTBEAT_EVERY = 30.0
 STOP_CHECK_EVERY = 1.0
 
 
-def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str]:
+def _run_engine(
+    run: Run, ours: Any, attempt: int, sink: DatabaseSink
+) -> tuple[Run.Status, str, str]:
     """Run the engine for a claimed run; return (status, output, error)."""
+    # Only a later claim (its worker died) can find spend already in the trace.
+    spent = Decimal(trace_totals(run)["cost_usd"]) if attempt > 1 else Decimal(0)
     try:
-        job = _job_for(run, Decimal(trace_totals(run)["cost_usd"]))
+        job = _job_for(run, spent)
     except ModelPrice.DoesNotExist:
         model = run.version.definition["model"]
         return (
@@ -517,28 +515,26 @@ def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str
         )
     base_url, _ = model_endpoint()
     client = _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
-    last_beat = time.monotonic()
-
+    # The last cancel check, which is also the last heartbeat.
     last_check = -STOP_CHECK_EVERY
 
     def should_stop() -> bool:
         # One write that is also the heartbeat: it matches nothing once the run was
         # cancelled, ended by the sweeper, or handed to another worker. At most
         # every STOP_CHECK_EVERY seconds: on a busy worker these writes add up.
-        nonlocal last_beat, last_check
+        nonlocal last_check
         now = time.monotonic()
         if now - last_check < STOP_CHECK_EVERY:
             return False
-        last_check = last_beat = now
+        last_check = now
         alive = ours.filter(status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
         release_connection()
         return not alive
 
     def on_text(_chunk: str) -> None:
-        if time.monotonic() - last_beat > HEARTBEAT_EVERY:
+        if time.monotonic() - last_check > HEARTBEAT_EVERY:
             should_stop()
 
-    sink = DatabaseSink(run, attempt)
     tools = _toolbox_for(run, attempt)
 
     def run_pass(pass_job: AgentJob) -> RunOutcome:
@@ -569,7 +565,7 @@ def _run_engine(run: Run, ours: Any, attempt: int) -> tuple[Run.Status, str, str
         return Run.Status.FAILED, "", f"Internal error: {type(exc).__name__}. It was logged."
 
 
-def _keep_artifacts(run: Run, ours: Any, workspace: Path, attempt: int) -> None:
+def _keep_artifacts(run: Run, ours: Any, workspace: Path, sink: DatabaseSink) -> None:
     """Store the files the agent left in its workspace, within the size caps."""
     if not workspace.is_dir() or not ours.exists():
         return
@@ -589,9 +585,6 @@ def _keep_artifacts(run: Run, ours: Any, workspace: Path, attempt: int) -> None:
             for f in files
         )
     if notes:
-        sink = DatabaseSink(run, attempt)
-        last = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True)
-        sink.seq = last.first() or 0
         sink.emit(Event("artifacts.skipped", {"files": notes}))
 
 

@@ -26,7 +26,7 @@ from agents.models import Agent, AgentVersion, RubricVersion, Run, RunArtifact, 
 from clients.models import Client, Role
 from clients.services import ServiceError
 from clients.tenancy import AgencyRequest, get_for_agency_or_404, role_required
-from clients.views.rendering import render_region
+from clients.views.rendering import render_region, wants_region
 
 
 @require_GET
@@ -155,7 +155,10 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
             reverse("agent-webhook-receive", args=[request.agency.slug, agent.public_id])
         ),
         **schedule_preview_context(request, agent.schedule, agent.timezone, str(agent.client_id)),
-        "quality": quality.agent_charts(agent, scheduling.agent_timezone(agent)),
+        # Charts only for the whole page: htmx's run-history and webhook regions skip them.
+        "quality": None
+        if wants_region(request)
+        else quality.agent_charts(agent, scheduling.agent_timezone(agent)),
         "can_edit": request.membership.has_role(Role.ADMIN),
     }
 

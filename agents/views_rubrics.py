@@ -3,17 +3,24 @@ starters, copying from another agent, and the version history."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import yaml
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from agents import grading, rubric_library, services
-from agents.engine.rubric import Rubric, RubricError, load_rubric, soft_average_needed
+from agents.engine.rubric import (
+    Criterion,
+    Rubric,
+    RubricError,
+    dump_rubric,
+    load_rubric,
+    soft_average_needed,
+)
 from agents.forms import CriterionFormSet, RubricSettingsForm
 from agents.models import Agent, RubricVersion
 from clients.models import Role
@@ -140,25 +147,19 @@ def _form_initial(rubric: Rubric | None) -> tuple[dict[str, Any], list[dict[str,
 
 
 def _form_yaml(settings: dict[str, Any], criteria: list[dict[str, Any]]) -> str:
-    data: dict[str, Any] = {
-        "floor": settings["floor"],
-        "max_revisions": settings["max_revisions"],
-    }
-    if settings.get("revision_cost_cap_usd") is not None:
-        data["revision_cost_cap_usd"] = float(settings["revision_cost_cap_usd"])
-    if settings.get("regrade_margin"):
-        data["regrade_margin"] = settings["regrade_margin"]
-    data["criteria"] = [
-        {
-            "key": c["key"],
-            "description": c["description"],
-            "kind": c["kind"],
-            "weight": c["weight"],
-            **({"bands": c["bands"]} if c["bands"] else {}),
-        }
-        for c in criteria
-    ]
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    """The form's fields in the documented YAML; save_rubric then checks it like typed YAML."""
+    cap = settings.get("revision_cost_cap_usd")
+    rubric = Rubric(
+        tuple(
+            Criterion(c["key"], c["description"], c["weight"], c["kind"], c["bands"])
+            for c in criteria
+        ),
+        floor=settings["floor"],
+        max_revisions=settings["max_revisions"],
+        revision_cost_cap_usd=Decimal(cap) if cap is not None else None,
+        regrade_margin=settings.get("regrade_margin") or 0.0,
+    )
+    return dump_rubric(rubric)
 
 
 @role_required(Role.ADMIN)

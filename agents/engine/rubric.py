@@ -91,8 +91,8 @@ def load_rubric(text: str) -> Rubric:
     return rubric
 
 
-def dump_rubric(rubric: Rubric) -> str:
-    """The rubric as YAML, in the documented format (what the editor shows)."""
+def rubric_data(rubric: Rubric) -> dict[str, Any]:
+    """The rubric as plain data in the documented format (field order kept)."""
     data: dict[str, Any] = {
         "floor": rubric.floor,
         "max_revisions": rubric.max_revisions,
@@ -111,11 +111,16 @@ def dump_rubric(rubric: Rubric) -> str:
         }
         for c in rubric.criteria
     ]
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return data
+
+
+def dump_rubric(rubric: Rubric) -> str:
+    """The rubric as YAML, in the documented format (what the editor shows)."""
+    return yaml.safe_dump(rubric_data(rubric), sort_keys=False, allow_unicode=True)
 
 
 def rubric_as_json(rubric: Rubric) -> str:
-    return json.dumps(yaml.safe_load(dump_rubric(rubric)), indent=2)
+    return json.dumps(rubric_data(rubric), indent=2)
 
 
 def _line_index(node: yaml.Node | None) -> dict[str, int]:

@@ -78,6 +78,8 @@ TOOL_SPECS: dict[str, ToolSpec] = {
     )
 }
 TOOL_NAMES = tuple(TOOL_SPECS)
+# The tools that can add to the workspace, so its quota is checked after them.
+WRITING_TOOLS = frozenset({"shell", "write_file"})
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,8 @@ class SandboxTools:
             result = self._call(name, arguments)
         except PathError as exc:
             return ToolResult(str(exc), is_error=True)
-        over = workspace_size(self.workspace) - self.limits.workspace_bytes
-        if over > 0:
+        # Reading and listing cannot grow the workspace: only writers pay for the walk.
+        if name in WRITING_TOOLS and workspace_size(self.workspace) > self.limits.workspace_bytes:
             # The quota keeps one run from filling the worker's disk for everyone.
             remove_tree(self.workspace)
             self.workspace.mkdir(parents=True)
@@ -387,9 +389,9 @@ def _regular_files(root: Path, notes: list[str]) -> Iterator[Path]:
     def report(exc: OSError) -> None:
         notes.append(f"a folder could not be read ({exc.strerror})")
 
-    for folder, dirs, files in os.walk(root, followlinks=False, onerror=report):
+    # followlinks=False: symlinked folders are listed but never entered.
+    for folder, _dirs, files in os.walk(root, followlinks=False, onerror=report):
         base = Path(folder)
-        dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
         for name in files:
             path = base / name
             with contextlib.suppress(OSError):

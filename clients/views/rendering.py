@@ -8,6 +8,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 
+def wants_region(request: HttpRequest) -> bool:
+    """True when htmx asks for a fragment (a history restore wants the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.history_restore_request)
+
+
 def render_region(
     request: HttpRequest,
     template: str,
@@ -20,7 +26,6 @@ def render_region(
     A history-restore request wants the whole page back, so it gets it. The
     caller's view must be marked vary_on_headers("HX-Request").
     """
-    htmx = getattr(request, "htmx", None)
-    if htmx and not htmx.history_restore_request:
+    if wants_region(request):
         template = f"{template}#{region}"
     return render(request, template, context, status=status)
