@@ -348,6 +348,9 @@ CELERY_TASK_ROUTES = {
     "agents.tasks.fire_schedule": {"queue": "schedule"},
     "agents.tasks.sweep_stuck_runs": {"queue": "schedule"},
     "agents.tasks.evaluate_alerts": {"queue": "schedule"},
+    # A dream is model work like a run; its fire is a schedule message.
+    "agents.tasks.execute_dream": {"queue": "runs"},
+    "agents.tasks.fire_dream": {"queue": "schedule"},
 }
 WORKER_QUEUES = "runs,schedule,celery"
 

@@ -14,7 +14,12 @@ from agents.models import (
     AlertChannel,
     AlertRule,
     Attempt,
+    Dream,
     Grade,
+    Memory,
+    MemoryProposal,
+    MemoryStore,
+    MemoryVersion,
     ModelPrice,
     RubricVersion,
     Run,
@@ -178,3 +183,48 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
     search_fields = ("agent__name", "message")
     list_select_related = ("agent", "rule")
+
+
+# Memory is read-only here: every change must go through agents/memory.py, which
+# records a version with who made it and why.
+
+
+@admin.register(MemoryStore)
+class MemoryStoreAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "agency", "created_at")
+    list_filter = ("agency",)
+
+
+@admin.register(Memory)
+class MemoryAdmin(ReadOnlyAdmin):
+    list_display = ("key", "title", "store", "status", "weight", "pinned", "version", "updated_at")
+    list_filter = ("status", "pinned", "agency")
+    search_fields = ("key", "title", "body")
+
+
+@admin.register(MemoryVersion)
+class MemoryVersionAdmin(ReadOnlyAdmin):
+    list_display = ("memory", "number", "operation", "actor", "created_at")
+    list_filter = ("operation", "actor", "agency")
+
+
+@admin.register(MemoryProposal)
+class MemoryProposalAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "store", "status", "dream", "run", "created_at")
+    list_filter = ("status", "operation", "agency")
+
+
+@admin.register(Dream)
+class DreamAdmin(ReadOnlyAdmin):
+    list_display = (
+        "agent",
+        "status",
+        "trigger",
+        "applied",
+        "queued",
+        "refused",
+        "cost_usd",
+        "queued_at",
+    )
+    list_filter = ("status", "trigger", "agency")
+    search_fields = ("agent__name", "error", "reason")

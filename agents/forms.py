@@ -6,8 +6,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from django import forms
+from django.db import models
 
-from agents.models import Agent, AlertChannel, AlertRule, ModelPrice
+from agents.engine.memory import KEY_PATTERN, MAX_WEIGHT, TAG_PATTERN
+from agents.models import Agent, AlertChannel, AlertRule, Memory, ModelPrice
 from clients.models import Agency, Client
 
 
@@ -30,15 +32,25 @@ class AgentForm(forms.ModelForm[Agent]):
             "missed_fire_policy",
             "tools",
             "enabled",
+            "memory_token_budget",
+            "memory_review_mode",
+            "dreaming_enabled",
+            "dream_schedule",
+            "dream_model",
+            "dream_token_budget",
         )
         labels = {
             "max_runtime_seconds": "Maximum runtime (seconds)",
             "budget_usd": "Budget per run (USD)",
             "retry_backoff_seconds": "First retry wait (seconds)",
+            "dream_schedule": "When to dream (cron)",
         }
         widgets = {
             "instructions": forms.Textarea(attrs={"rows": 6}),
             "schedule": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"}),
+            "dream_schedule": forms.TextInput(
+                attrs={"placeholder": "Weekly", "autocomplete": "off"}
+            ),
         }
 
     TOOL_LABELS: ClassVar[dict[str, str]] = {
@@ -46,6 +58,7 @@ class AgentForm(forms.ModelForm[Agent]):
         "read_file": "Read files",
         "write_file": "Write files",
         "shell": "Shell commands",
+        "memory": "Memory (read notes, propose changes)",
     }
 
     tools = forms.MultipleChoiceField(
@@ -55,6 +68,19 @@ class AgentForm(forms.ModelForm[Agent]):
         help_text="Each call runs in a sandbox: no network, a fresh workspace per run, "
         "time and memory limits. Files left in the workspace become the run's artifacts.",
     )
+
+    DEFAULTED = ("memory_token_budget", "memory_review_mode", "dream_token_budget")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in self.DEFAULTED:
+            if data.get(name) in (None, ""):
+                field = Agent._meta.get_field(name)
+                assert isinstance(field, models.Field)  # noqa: S101 (a concrete field)
+                data[name] = field.get_default()
+                # A ModelForm writes only fields the form cleaned; set it too.
+                setattr(self.instance, name, data[name])
+        return data
 
     @classmethod
     def tool_choices(cls) -> list[tuple[str, str]]:
@@ -74,6 +100,13 @@ class AgentForm(forms.ModelForm[Agent]):
         assert isinstance(grader_field, forms.ModelChoiceField)  # noqa: S101
         grader_field.queryset = ModelPrice.objects.filter(active=True)
         grader_field.empty_label = "Same as the agent's model"
+        # Left empty (or posted by an older client of the form): the model's default.
+        for name in self.DEFAULTED:
+            self.fields[name].required = False
+        dream_field = self.fields["dream_model"]
+        assert isinstance(dream_field, forms.ModelChoiceField)  # noqa: S101
+        dream_field.queryset = ModelPrice.objects.filter(active=True)
+        dream_field.empty_label = "Same as the agent's model"
 
 
 class RubricSettingsForm(forms.Form):
@@ -157,3 +190,84 @@ class AlertChannelForm(forms.Form):
     target = forms.CharField(
         max_length=500, help_text="An email address, or the URL to POST to (Slack or your own)."
     )
+
+
+def _clean_tags(raw: str) -> list[str]:
+    tags = [t.strip().lower() for t in raw.replace("\n", ",").split(",") if t.strip()]
+    bad = [t for t in tags if not TAG_PATTERN.match(t)]
+    if bad:
+        raise forms.ValidationError(
+            f"Tags are lowercase words, digits, and : / . _ -; not {', '.join(bad)}."
+        )
+    return list(dict.fromkeys(tags))
+
+
+class TagsField(forms.CharField):
+    """Tags typed as "seo, failure:coverage"; cleaned to a list."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def clean(self, value: Any) -> list[str]:
+        return _clean_tags(super().clean(value) or "")
+
+
+class MemoryForm(forms.ModelForm[Memory]):
+    """A person's note: in an agent's memory or the agency playbook."""
+
+    tags = TagsField(
+        required=False,
+        help_text="Comma-separated. failure:<criterion> marks how work failed the rubric.",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Why this change; kept in the note's history.",
+    )
+
+    class Meta:
+        model = Memory
+        fields = ("key", "title", "body", "tags", "weight", "pinned", "expires_at")
+        labels = {"expires_at": "Expires (optional)"}
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 8}),
+            "expires_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "key": forms.TextInput(attrs={"placeholder": "client/preferences/tone"}),
+        }
+        help_texts = {
+            "weight": f"0 to {MAX_WEIGHT:g}. Heavier notes enter a run's memory window first.",
+            "pinned": "Pinned notes enter every run's window before anything else.",
+        }
+
+    def clean_key(self) -> str:
+        key: str = self.cleaned_data["key"].strip()
+        if not KEY_PATTERN.match(key):
+            raise forms.ValidationError(
+                "A key is a path of lowercase words, such as client/preferences/tone."
+            )
+        return key
+
+    def clean_weight(self) -> float:
+        weight: float = self.cleaned_data["weight"]
+        if not 0 <= weight <= MAX_WEIGHT:
+            raise forms.ValidationError(f"Weight is from 0 to {MAX_WEIGHT:g}.")
+        return weight
+
+
+class ProposalEditForm(forms.Form):
+    """A reviewer's edit of a proposed change before approving it."""
+
+    title = forms.CharField(required=False, max_length=200)
+    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}))
+    tags = TagsField(required=False)
+    weight = forms.FloatField(required=False, min_value=0, max_value=MAX_WEIGHT)
+
+    def changes(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        edited: dict[str, Any] = {"tags": data["tags"]}
+        for name in ("title", "body"):
+            if data[name]:
+                edited[name] = data[name]
+        if data["weight"] is not None:
+            edited["weight"] = data["weight"]
+        return edited

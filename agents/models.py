@@ -16,6 +16,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 
+from agents.engine.memory import MEMORY_TOOL
+from agents.engine.sandbox import TOOL_NAMES as SANDBOX_TOOLS
 from agents.engine.types import ModelPrice as EnginePrice
 from clients.models import Agency, AgencyQuerySet, Client, validate_timezone
 
@@ -47,8 +49,12 @@ class ModelPrice(models.Model):
         )
 
 
+# The sandbox's tools, then the memory tool (which runs in the worker, on the database).
+AGENT_TOOLS = (*SANDBOX_TOOLS, MEMORY_TOOL)
+
+
 def default_tools() -> list[str]:
-    return ["list_files", "read_file", "write_file"]
+    return ["list_files", "read_file", "write_file", MEMORY_TOOL]
 
 
 class Agent(models.Model):
@@ -131,6 +137,52 @@ class Agent(models.Model):
         help_text="The model that grades each run against the rubric, in its own context. "
         "Empty: the agent's own model.",
     )
+    # Memory and dreaming (agents/memory.py, agents/dreams.py).
+    memory_token_budget = models.PositiveIntegerField(
+        "memory window (tokens)",
+        default=1500,
+        validators=[MinValueValidator(0)],
+        help_text="How much of its memory a run starts with: pinned notes first, then by "
+        "weight and recency. 0: none.",
+    )
+
+    class ReviewMode(models.TextChoices):
+        AUTO = "auto", "Apply every change"
+        QUEUE_ALL = "queue_all", "Queue every change for review"
+        LOW_RISK = "low_risk", "Apply additions and reweights, queue the rest"
+
+    memory_review_mode = models.CharField(
+        "memory changes",
+        max_length=10,
+        choices=ReviewMode.choices,
+        default=ReviewMode.LOW_RISK,
+        help_text="For changes a dream or a run proposes. Edits, supersedes and expiries "
+        "are the risky ones.",
+    )
+    dreaming_enabled = models.BooleanField(
+        "dreaming",
+        default=False,
+        help_text="A scheduled pass that curates this agent's memory from its graded runs.",
+    )
+    dream_schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Cron, 5 fields, in the agent's time zone. Empty: weekly, at a night-time "
+        "slot picked for this agent so a fleet does not dream at one minute.",
+    )
+    dream_model = models.ForeignKey(
+        ModelPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: the agent's own model.",
+    )
+    dream_token_budget = models.PositiveIntegerField(
+        default=30_000,
+        validators=[MinValueValidator(6_000)],
+        help_text="Tokens one dream may use, its answer included; older runs are left out to fit.",
+    )
     enabled = models.BooleanField(default=True, help_text="Paused agents do not run on schedule.")
     # Signs inbound webhook calls. Shown once when created; never rendered again
     # and kept out of versions, the admin and traces.
@@ -148,17 +200,20 @@ class Agent(models.Model):
         return f"{self.name} ({self.client})"
 
     def clean(self) -> None:
-        from agents.engine.sandbox import TOOL_NAMES
         from agents.scheduling import ScheduleError, parse_schedule
 
-        if not isinstance(self.tools, list) or any(t not in TOOL_NAMES for t in self.tools):
-            raise ValidationError({"tools": f"Tools must be among: {', '.join(TOOL_NAMES)}."})
+        if not isinstance(self.tools, list) or any(t not in AGENT_TOOLS for t in self.tools):
+            raise ValidationError({"tools": f"Tools must be among: {', '.join(AGENT_TOOLS)}."})
 
-        if self.schedule and self.client_id is not None:
-            try:
-                parse_schedule(self.schedule, self.timezone or self.client.timezone)
-            except ScheduleError as exc:
-                raise ValidationError({"schedule": str(exc)}) from exc
+        if self.client_id is None:
+            return
+        for name in ("schedule", "dream_schedule"):
+            cron = getattr(self, name)
+            if cron:
+                try:
+                    parse_schedule(cron, self.timezone or self.client.timezone)
+                except ScheduleError as exc:
+                    raise ValidationError({name: str(exc)}) from exc
 
 
 class AgentVersion(models.Model):
@@ -564,3 +619,241 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+# ------------------------------------------------------------------ memory
+
+
+class MemoryStore(models.Model):
+    """An agent's memory, or (agent empty) the agency playbook that every agent reads."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="memory_stores")
+    agent = models.OneToOneField(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="memory_store"
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    objects: ClassVar[AgencyQuerySet[MemoryStore]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["agency"],
+                condition=models.Q(agent__isnull=True),
+                name="one_playbook_per_agency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Memory of {self.agent.name}" if self.agent else "Agency playbook"
+
+    @property
+    def is_playbook(self) -> bool:
+        return self.agent_id is None
+
+
+class Memory(models.Model):
+    """A titled Markdown note. Never deleted: superseded or expired, kept in history."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUPERSEDED = "superseded", "Superseded"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(MemoryStore, on_delete=models.CASCADE, related_name="memories")
+    key = models.CharField(max_length=200, help_text="A path, such as client/preferences/tone.")
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown.")
+    tags = models.JSONField(default=list, blank=True)
+    weight = models.FloatField(default=1.0)
+    pinned = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Provenance: the runs this note rests on.
+    source_runs = models.ManyToManyField(Run, blank=True, related_name="+")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    objects: ClassVar[AgencyQuerySet[Memory]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["key"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["store", "key"],
+                condition=models.Q(status="active"),
+                name="one_active_memory_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_live(self) -> bool:
+        """Active and not past its expiry: what runs and dreams see."""
+        return self.status == self.Status.ACTIVE and (
+            self.expires_at is None or self.expires_at > now()
+        )
+
+
+class MemoryVersion(models.Model):
+    """A memory as it stood after one change, who made it and why."""
+
+    class Actor(models.TextChoices):
+        RUN = "run", "Run"
+        DREAM = "dream", "Dream"
+        PERSON = "person", "Person"
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    # created, edited, superseded, expired, reweighted, pinned, unpinned, restored.
+    operation = models.CharField(max_length=12)
+    # {key, title, body, tags, weight, pinned, expires_at, status} after the change.
+    state = models.JSONField()
+    actor = models.CharField(max_length=6, choices=Actor.choices)
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    dream = models.ForeignKey(
+        "Dream", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    objects: ClassVar[AgencyQuerySet[MemoryVersion]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["memory", "-number"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["memory", "number"], name="memory_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.memory} v{self.number}"
+
+
+class Dream(models.Model):
+    """One curation pass over an agent's memory: what it read, what it proposed, its cost."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Changes proposed"
+        NO_CHANGE = "no_change", "No change"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Dream now"
+
+    FINISHED = frozenset({Status.COMPLETED, Status.NO_CHANGE, Status.FAILED})
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="dreams")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    review_mode = models.CharField(max_length=10, blank=True)
+    # The runs it read (the evidence it could cite), and how many notes it saw.
+    runs = models.ManyToManyField(Run, blank=True, related_name="+")
+    notes_read = models.PositiveIntegerField(default=0)
+    prompt = models.TextField(blank=True)
+    answer = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    # [{type, data, tokens..., cost_usd}] of its model calls, like a run's trace.
+    trace = models.JSONField(default=list, blank=True)
+    applied = models.PositiveSmallIntegerField(default=0)
+    queued = models.PositiveSmallIntegerField(default=0)
+    refused = models.PositiveSmallIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    queued_at = models.DateTimeField(default=now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[AgencyQuerySet[Dream]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-queued_at"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["agent", "scheduled_for"], name="dream_once_per_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dream of {self.agent.name} {self.queued_at:%Y-%m-%d}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class MemoryProposal(models.Model):
+    """One change a dream or a run proposed: applied, waiting for review, or refused."""
+
+    class Operation(models.TextChoices):
+        ADD = "add", "Add"
+        EDIT = "edit", "Edit"
+        SUPERSEDE = "supersede", "Supersede"
+        EXPIRE = "expire", "Expire"
+        REWEIGHT = "reweight", "Reweight"
+
+    class Status(models.TextChoices):
+        # A run's proposal waits for the run's grade before it counts.
+        HELD = "held", "Held until the run is graded"
+        PENDING = "pending", "Waiting for review"
+        APPLIED = "applied", "Applied"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        REFUSED = "refused", "Refused"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(MemoryStore, on_delete=models.CASCADE, related_name="proposals")
+    dream = models.ForeignKey(
+        Dream, null=True, blank=True, on_delete=models.CASCADE, related_name="proposals"
+    )
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.CASCADE, related_name="memory_proposals"
+    )
+    operation = models.CharField(max_length=10, choices=Operation.choices)
+    # The note it changes (edit, supersede, expire, reweight), as it was when proposed.
+    memory = models.ForeignKey(
+        Memory, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposals"
+    )
+    base_version = models.PositiveIntegerField(null=True, blank=True)
+    # The change as proposed (MemoryChange.as_dict()), edited by a reviewer if so.
+    change = models.JSONField()
+    rationale = models.TextField()
+    evidence = models.ManyToManyField(Run, blank=True, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices)
+    refusal = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    objects: ClassVar[AgencyQuerySet[MemoryProposal]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} {self.change.get('key', '')}"

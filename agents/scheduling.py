@@ -102,6 +102,20 @@ def schedule_summary(agent: Agent) -> tuple[str, str]:
     return describe(schedule), format_fire(next_fires(schedule, 1)[0])
 
 
+def crontab_of(schedule: Schedule) -> CrontabSchedule:
+    """The beat crontab row for a schedule, shared by every task on it."""
+    minute, hour, day_of_month, month, day_of_week = schedule.fields
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month,
+        day_of_week=day_of_week,
+        timezone=schedule.tz.key,
+    )
+    return crontab
+
+
 def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
     """Create, update or disable the agent's PeriodicTask to match the agent.
 
@@ -120,16 +134,7 @@ def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
             existing.enabled = False
             existing.save()
         return existing
-    schedule = parse_schedule(agent.schedule, agent_timezone(agent))
-    minute, hour, day_of_month, month, day_of_week = schedule.fields
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month,
-        day_of_week=day_of_week,
-        timezone=schedule.tz.key,
-    )
+    crontab = crontab_of(parse_schedule(agent.schedule, agent_timezone(agent)))
     task = existing or PeriodicTask(name=task_name(agent), task="agents.tasks.fire_schedule")
     task.crontab = crontab
     task.kwargs = json.dumps({"agent_id": agent.pk})

@@ -22,12 +22,13 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from agents import grading
+from agents import dreams, grading
+from agents import memory as memories
 from agents.engine.llm import AnthropicModelClient
 from agents.engine.loop import run_agent
+from agents.engine.memory import MEMORY_TOOL, CombinedTools, Window, render_window
 from agents.engine.rubric import load_rubric, rubric_data
 from agents.engine.sandbox import (
-    TOOL_NAMES,
     SandboxLimits,
     SandboxTools,
     collect_files,
@@ -36,6 +37,7 @@ from agents.engine.sandbox import (
 from agents.engine.types import AgentJob, Event, RetryPolicy, RunOutcome
 from agents.ledger import remaining_runtime, trace_totals
 from agents.models import (
+    AGENT_TOOLS,
     Agent,
     AgentVersion,
     ModelPrice,
@@ -89,6 +91,11 @@ DEFINITION_FIELDS = (
     "retry_attempts",
     "retry_backoff_seconds",
     "enabled",
+    "memory_token_budget",
+    "memory_review_mode",
+    "dreaming_enabled",
+    "dream_schedule",
+    "dream_token_budget",
 )
 
 
@@ -97,9 +104,10 @@ def definition_of(agent: Agent) -> dict[str, Any]:
     data: dict[str, Any] = {name: getattr(agent, name) for name in DEFINITION_FIELDS}
     data["model"] = agent.model.model
     data["grader_model"] = agent.grader_model.model if agent.grader_model else ""
+    data["dream_model"] = agent.dream_model.model if agent.dream_model else ""
     data["client"] = str(agent.client.public_id)
     # In one fixed order, so the same set of tools compares equal.
-    data["tools"] = [name for name in TOOL_NAMES if name in agent.tools]
+    data["tools"] = [name for name in AGENT_TOOLS if name in agent.tools]
     # Both are two-decimal fields; one spelling, so an unchanged value compares equal.
     for name in ("budget_usd", "retry_backoff_seconds"):
         data[name] = None if data[name] is None else f"{Decimal(data[name]):.2f}"
@@ -118,6 +126,7 @@ def save_agent(agent: Agent, by: User | None) -> Agent:
         fields = [f.name for f in Agent._meta.concrete_fields if not f.primary_key]
         agent.save(update_fields=[name for name in fields if name != "webhook_secret"])
     sync_agent_schedule(agent)
+    dreams.sync_dream_schedule(agent)
     definition = definition_of(agent)
     latest = AgentVersion.objects.filter(agent=agent).order_by("-number").first()
     if latest is None or latest.definition != definition:
@@ -364,7 +373,7 @@ class DatabaseSink:
         release_connection()
 
 
-def _job_for(run: Run, spent: Decimal) -> AgentJob:
+def _job_for(run: Run, spent: Decimal, window: Window) -> AgentJob:
     definition = run.version.definition
     price = ModelPrice.objects.get(model=definition["model"])
     budget = definition.get("budget_usd")
@@ -373,9 +382,12 @@ def _job_for(run: Run, spent: Decimal) -> AgentJob:
     prompt = definition["instructions"]
     if run.input:
         prompt += f"\n\n## Input for this run ({run.get_trigger_display()})\n\n{run.input}"
+    memory = render_window(window)
     return AgentJob(
         model=price.model,
-        system=SYSTEM_PROMPT,
+        # The memory window follows the fixed instructions: the whole system prompt
+        # is the cached prefix of every call in the run.
+        system=f"{SYSTEM_PROMPT}\n\n{memory}" if memory else SYSTEM_PROMPT,
         prompt=prompt,
         price=price.engine_price(),
         max_runtime=remaining_runtime(run),
@@ -479,6 +491,9 @@ def execute_run(run_id: int) -> bool:
     ours.filter(status=Run.Status.RUNNING).update(
         status=status, finished_at=timezone.now(), output=output, error=error
     )
+    run.refresh_from_db(fields=["status"])
+    if run.is_finished:
+        memories.settle_run_proposals(run)
     return True
 
 
@@ -504,8 +519,24 @@ def _run_engine(
     """Run the engine for a claimed run; return (status, output, error)."""
     # Only a later claim (its worker died) can find spend already in the trace.
     spent = Decimal(trace_totals(run)["cost_usd"]) if attempt > 1 else Decimal(0)
+    definition = run.version.definition
+    window = memories.window_for(
+        run.agent, int(definition.get("memory_token_budget", run.agent.memory_token_budget))
+    )
+    if window.notes or window.left_out:
+        sink.emit(
+            Event(
+                "memory.window",
+                {
+                    "notes": [n.label for n in window.notes],
+                    "left_out": [n.label for n in window.left_out],
+                    "tokens": window.tokens,
+                    "budget": window.budget,
+                },
+            )
+        )
     try:
-        job = _job_for(run, spent)
+        job = _job_for(run, spent, window)
     except ModelPrice.DoesNotExist:
         model = run.version.definition["model"]
         return (
@@ -535,7 +566,8 @@ def _run_engine(
         if time.monotonic() - last_check > HEARTBEAT_EVERY:
             should_stop()
 
-    tools = _toolbox_for(run, attempt)
+    memory_tool = memories.run_memory_tool(run) if MEMORY_TOOL in definition["tools"] else None
+    tools = CombinedTools(_toolbox_for(run, attempt), memory_tool)
 
     def run_pass(pass_job: AgentJob) -> RunOutcome:
         release_connection()
@@ -621,12 +653,15 @@ def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
         if deadline + STUCK_GRACE < now or (
             silent and (run.attempt >= MAX_ATTEMPTS or deadline <= now)
         ):
-            ended += stale.update(
+            if stale.update(
                 status=Run.Status.TIMED_OUT,
                 finished_at=now,
                 error="The worker running this run stopped responding; the sweeper ended it.",
                 **trace_totals(run),
-            )
+            ):
+                ended += 1
+                run.status = Run.Status.TIMED_OUT
+                memories.settle_run_proposals(run)  # its held proposals are refused
         elif silent and stale.update(status=Run.Status.QUEUED):
             logger.warning("Run %s lost its worker; claiming it again", run.public_id)
             execute_run.delay(run.pk)

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from agents import alerts, services
+from agents import alerts, dreams, services
 
 # A "queue one" run waiting for the agent's running run checks again this often.
 WAIT_SECONDS = 15
@@ -37,3 +37,15 @@ def sweep_stuck_runs() -> None:
 def evaluate_alerts() -> None:
     """Every minute (see migration 0008): open and resolve quality alerts."""
     alerts.evaluate_alerts()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_dream(dream_id: int) -> None:
+    """Run a queued dream; a second delivery finds it claimed and does nothing."""
+    dreams.execute_dream(dream_id)
+
+
+@shared_task(ignore_result=True)
+def fire_dream(agent_id: int) -> None:
+    """Beat's entry point for an agent's dream schedule."""
+    dreams.fire_dream(agent_id)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,9 +20,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import costs, grading, quality, scheduling, services, webhooks
+from agents import costs, dreams, grading, quality, scheduling, services, webhooks
+from agents import memory as memories
 from agents.forms import AgentForm
-from agents.models import Agent, AgentVersion, RubricVersion, Run, RunArtifact, RunEvent
+from agents.models import (
+    Agent,
+    AgentVersion,
+    Dream,
+    MemoryProposal,
+    RubricVersion,
+    Run,
+    RunArtifact,
+    RunEvent,
+)
 from clients.models import Client, Role
 from clients.services import ServiceError
 from clients.tenancy import AgencyRequest, get_for_agency_or_404, role_required
@@ -45,7 +55,7 @@ def agent_list(request: AgencyRequest, agency_slug: str) -> HttpResponse:
                 Run.objects.for_agency(request.agency)
                 .filter(agent=OuterRef("pk"), queued_at__gte=costs.month_start())
                 .values("agent")
-                .annotate(total=Sum("cost_usd"))
+                .annotate(total=Sum(F("cost_usd") + F("grader_cost_usd")))
                 .values("total")
             )
         )
@@ -144,7 +154,8 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
         .order_by("-number")
         .first(),
         "monthly_costs": costs.monthly_costs(
-            Run.objects.for_agency(request.agency).filter(agent=agent)
+            Run.objects.for_agency(request.agency).filter(agent=agent),
+            Dream.objects.for_agency(request.agency).filter(agent=agent),
         ),
         "page": page.get_page(request.GET.get("page")),
         "status_filter": status,
@@ -159,7 +170,22 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
         "quality": None
         if wants_region(request)
         else quality.agent_charts(agent, scheduling.agent_timezone(agent)),
+        "memory_summary": None if wants_region(request) else memory_summary(request, agent),
         "can_edit": request.membership.has_role(Role.ADMIN),
+    }
+
+
+def memory_summary(request: AgencyRequest, agent: Agent) -> dict[str, object]:
+    """The agent page's Memory card."""
+    store = memories.store_of(agent)
+    return {
+        "notes": memories.live_memories(store).count(),
+        "window": memories.window_for(agent),
+        "pending": MemoryProposal.objects.for_agency(request.agency)
+        .filter(store=store, status=MemoryProposal.Status.PENDING)
+        .count(),
+        "schedule": dreams.describe_dream_schedule(agent),
+        "last_dream": Dream.objects.for_agency(request.agency).filter(agent=agent).first(),
     }
 
 

@@ -109,7 +109,7 @@ class InvitationFactory(factory.django.DjangoModelFactory):
 
 
 def wait_for(run, timeout=40):
-    """Poll until `run` has finished (a worker runs it); fail after `timeout` seconds."""
+    """Poll until `run` (a Run or a Dream) has finished; fail after `timeout` seconds."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -118,4 +118,4 @@ def wait_for(run, timeout=40):
         if run.is_finished:
             return run
         time.sleep(0.1)
-    raise AssertionError(f"run still {run.status} after {timeout} s")
+    raise AssertionError(f"{run} still {run.status} after {timeout} s")

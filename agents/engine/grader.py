@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from agents.engine.errors import PermanentModelError, TransientModelError
+from agents.engine.forced import call_forced_tool
 from agents.engine.llm import ModelClient, ModelRequest
-from agents.engine.loop import Clock, EventSink, SystemClock, backoff_delay, redact
-from agents.engine.pricing import cost_of
+from agents.engine.loop import Clock, EventSink, SystemClock, redact
 from agents.engine.rubric import (
     GraderOutputError,
     Rubric,
@@ -205,42 +204,23 @@ class _State:
             timeout=job.call_timeout,
             tool_choice={"type": "tool", "name": TOOL_NAME},
         )
-        for attempt in range(job.retry.attempts):
-            started = self.clock.monotonic()
-            try:
-                turn = self.client.complete(request)
-            except TransientModelError as exc:
-                if attempt + 1 >= job.retry.attempts:
-                    self.error = f"The grader's model kept failing: {exc.message}"
-                    self.emit("grade.error", {"error": exc.message, "status": exc.status})
-                    return None
-                delay = backoff_delay(attempt, job.retry, exc.retry_after, self.rng)
-                self.emit(
-                    "grade.retry",
-                    {"error": exc.message, "status": exc.status, "wait_s": round(delay, 2)},
-                )
-                self.clock.sleep(delay)
-                continue
-            except PermanentModelError as exc:
-                self.error = f"The grader's model refused the request: {exc.message}"
-                self.emit("grade.error", {"error": exc.message, "status": exc.status})
-                return None
-            cost = cost_of(turn.usage, job.price)
-            self.usage += turn.usage
-            self.cost += cost
-            self.calls += 1
-            uses = [u for u in turn.tool_uses if u.get("name") == TOOL_NAME]
-            self.emit(
-                "grade.response",
-                {"model": job.model, "content": turn.content, "request_id": turn.request_id},
-                usage=turn.usage,
-                cost_usd=cost,
-                duration_ms=int((self.clock.monotonic() - started) * 1000),
-            )
-            if len(uses) != 1:
-                return {"_no_tool_call": len(uses)}
-            return uses[0].get("input")
-        raise AssertionError("unreachable: the retry loop returns")  # pragma: no cover
+        answer = call_forced_tool(
+            self.client,
+            request,
+            job.price,
+            job.retry,
+            self.clock,
+            self.rng,
+            self.emit,
+            "grade",
+            "grader",
+        )
+        self.usage += answer.usage
+        self.cost += answer.cost
+        self.calls += int(answer.called)
+        if answer.error:
+            self.error = answer.error
+        return answer.tool_input
 
     def result(self, samples: list[dict[str, Verdict]] | None) -> GradeResult:
         if not samples:

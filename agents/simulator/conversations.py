@@ -17,6 +17,9 @@ from typing import Any
 SCRIPT_MARKER = re.compile(r"\[sim:script=([\w.-]+)\]")
 # A grader call (one that forces a tool) plays this script instead, one turn per call.
 GRADER_MARKER = re.compile(r"\[sim:grader=([\w.-]+)\]")
+# A dream's call (it forces this tool) plays `[sim:dream=NAME]`, one turn per call.
+DREAM_MARKER = re.compile(r"\[sim:dream=([\w.-]+)\]")
+DREAM_TOOL = "submit_memory_changes"
 # The revision prompt AgencyOps writes; a scripted agent then plays NAME.revN if registered.
 REVISION_HEADING = re.compile(r"^## Revision (\d+) of this run", re.MULTILINE)
 
@@ -90,8 +93,9 @@ def forced_tool(body: dict[str, Any]) -> str | None:
 
 def script_name(body: dict[str, Any]) -> str | None:
     text = conversation_text(body)
-    if forced_tool(body):
-        match = GRADER_MARKER.search(text)
+    tool = forced_tool(body)
+    if tool:
+        match = (DREAM_MARKER if tool == DREAM_TOOL else GRADER_MARKER).search(text)
         return match.group(1) if match else None
     match = SCRIPT_MARKER.search(text)
     if match is None:
@@ -107,6 +111,8 @@ def _tool_names(body: dict[str, Any]) -> set[str]:
 def generated_turn(body: dict[str, Any]) -> Turn:
     """A plausible next step for a demo job, driven by the prompt's words and the tools offered."""
     tool = forced_tool(body)
+    if tool == DREAM_TOOL:
+        return generated_changes(body)
     if tool:
         return generated_verdicts(body, tool)
     raw = conversation_text(body)
@@ -114,7 +120,7 @@ def generated_turn(body: dict[str, Any]) -> Turn:
     tools = _tool_names(body)
     step = assistant_turns(body)
     job = "competitor watch" if "competitor" in text else "SEO audit" if "seo" in text else "report"
-    report = _demo_report(job, text) + _revision_notes(raw)
+    report = _demo_report(job, text) + _memory_notes(body) + _revision_notes(raw)
     if step == 0 and "list_files" in tools:
         return Turn(
             text=f"Starting the {job}. First I check what last run left.",
@@ -148,6 +154,24 @@ def _demo_report(job: str, text: str) -> str:
     steps = "1. Fix the items above, most visible first.\n"
     title = job[0].upper() + job[1:]
     return f"# {title}\n\n## Findings\n{body}\n\n## Next steps\n{steps}"
+
+
+def _memory_notes(body: dict[str, Any]) -> str:
+    """Apply what the memory window holds: each note's advice reaches the work.
+
+    This is what makes memory matter in the demo and the benchmark: a failure a
+    dream wrote down arrives in the next run's system prompt and changes the
+    report, as the grader's feedback does in a revision.
+    """
+    system = _text_of(body.get("system") or "")
+    if "## Memory" not in system:
+        return ""
+    section = system.split("## Memory", 1)[1]
+    notes = re.findall(r"^### (.+)\n\(.*\)\n\n(.+?)(?=\n### |\Z)", section, re.M | re.S)
+    if not notes:
+        return ""
+    lines = [f"- {title.strip()}: {' '.join(text.split())[:300]}" for title, text in notes]
+    return "\n## Applied from memory\n" + "\n".join(lines) + "\n"
 
 
 def _revision_notes(prompt: str) -> str:
@@ -239,3 +263,69 @@ def generated_verdicts(body: dict[str, Any], tool: str) -> Turn:
             verdict["score"] = score
         verdicts.append(verdict)
     return Turn(tool_uses=({"name": tool, "input": {"verdicts": verdicts}},))
+
+
+def _json_after(text: str, heading: str) -> Any:
+    match = re.search(re.escape(heading) + r"\s+```json\s+(.*?)\s+```", text, re.DOTALL)
+    return json.loads(match.group(1)) if match else None
+
+
+def generated_changes(body: dict[str, Any]) -> Turn:
+    """A deterministic stand-in dream for the demo: failures become notes, passes confirm them.
+
+    Each criterion a run failed (in any pass), not yet in memory, becomes a failure-mode note
+    citing the runs that failed it, its body the grader's feedback. A note whose
+    criterion the runs that met the floor now pass is strengthened, citing them.
+    Plumbing, not judgement: it follows the rules the dream is held to.
+    """
+    text = conversation_text(body)
+    notes = _json_after(text, "## Its memory now") or []
+    runs = [
+        json.loads(block)
+        for block in re.findall(
+            r"```json\s+(\{.*?\})\s+```", text.split("## Runs since", 1)[-1], re.S
+        )
+    ]
+    keys = {n["key"]: n for n in notes}
+    failures: dict[str, tuple[str, list[str]]] = {}
+    for run in runs:
+        # A run that passed only after a revision failed its first pass: that counts.
+        for failed in run.get("failed_criteria", []):
+            feedback, ids = failures.setdefault(failed["key"], (failed["feedback"], []))
+            ids.append(run["id"])
+    changes: list[dict[str, Any]] = []
+    for criterion, (feedback, ids) in failures.items():
+        key = f"failures/{criterion.replace('_', '-')}"
+        if key in keys:
+            continue
+        changes.append(
+            {
+                "operation": "add",
+                "key": key,
+                "title": f"Avoid failing {criterion}",
+                "body": f"The grader marked {criterion} down: {feedback}",
+                "tags": [f"failure:{criterion}"],
+                "weight": 2,
+                "rationale": f"{len(ids)} run(s) failed {criterion} since the last dream.",
+                "runs": ids[:5],
+            }
+        )
+    passing = [r for r in runs if r.get("met_floor")]
+    for note in notes:
+        tags = [t for t in note.get("tags", []) if t.startswith("failure:")]
+        if not tags or not passing or note.get("weight", 1) >= 5:
+            continue
+        criterion = tags[0].split(":", 1)[1]
+        if any(criterion in {f["key"] for f in r.get("failed_criteria", [])} for r in passing):
+            continue
+        changes.append(
+            {
+                "operation": "reweight",
+                "key": note["key"],
+                "weight": min(5, note.get("weight", 1) + 1),
+                "rationale": f"{len(passing)} run(s) met the floor without failing {criterion}.",
+                "runs": [r["id"] for r in passing[:5]],
+            }
+        )
+    reason = "" if changes else "The runs since the last dream add nothing the notes do not hold."
+    return Turn(tool_uses=({"name": DREAM_TOOL, "input": {"changes": changes, "reason": reason}},))

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from agents import costs, quality
-from agents.models import Agent, Run
+from agents.models import Agent, Dream, Run
 from clients import services
 from clients.forms import ClientForm, ViewerInviteForm, timezone_choices
 from clients.models import Client, ClientViewer, Invitation, Role
@@ -84,7 +84,8 @@ def client_detail(request: AgencyRequest, agency_slug: str, client_id: UUID) -> 
         .filter(client=client, archived_at__isnull=True)
         .select_related("model"),
         "monthly_costs": costs.monthly_costs(
-            Run.objects.for_agency(request.agency).filter(agent__client=client)
+            Run.objects.for_agency(request.agency).filter(agent__client=client),
+            Dream.objects.for_agency(request.agency).filter(agent__client=client),
         ),
         "quality": quality.client_quality(
             Agent.objects.for_agency(request.agency).filter(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from agents.models import Agent, AgentVersion, ModelPrice, Run, RunEvent
+from agents.models import Agent, AgentVersion, Dream, ModelPrice, Run, RunEvent
 from agents.prices import ensure_default_prices
 from tests.factories import ClientFactory, make_agent, make_run
 
@@ -28,7 +28,7 @@ def agent_data(client, **overrides):
         "timezone": "",
         "overlap_policy": "skip",
         "missed_fire_policy": "run_once",
-        "tools": ["list_files", "read_file", "write_file"],
+        "tools": ["list_files", "read_file", "write_file", "memory"],
         "enabled": "on",
     }
     data.update(overrides)
@@ -222,6 +222,11 @@ def test_costs_are_summed_by_month_on_agent_and_client_pages(client, bob, client
     make_run(agent, cost_usd=Decimal("0.1000"), queued_at=now)
     make_run(other, cost_usd=Decimal("0.0250"), queued_at=now)
     make_run(agent, cost_usd=Decimal("9"), queued_at=now - timedelta(days=400))  # out of range
+    # Grading and dreams are the client's costs too.
+    make_run(agent, cost_usd=Decimal("0.0500"), grader_cost_usd=Decimal("0.0100"), queued_at=now)
+    Dream.objects.create(
+        agency=agent.agency, agent=agent, trigger="manual", cost_usd=Decimal("0.0040")
+    )
     client.force_login(bob)
 
     agent_page = client.get(f"/a/agency-a/agents/{agent.public_id}/").content.decode()
@@ -229,10 +234,13 @@ def test_costs_are_summed_by_month_on_agent_and_client_pages(client, bob, client
     listing = client.get("/a/agency-a/agents/").content.decode()
 
     this_month = now.strftime("%B %Y")
-    assert f'<td>{this_month}</td><td>1</td><td class="num">$0.1000</td>' in agent_page
-    assert f'<td>{this_month}</td><td>2</td><td class="num">$0.1250</td>' in client_page
+    row = '<td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num" title'
+    assert row.format(this_month, 2, 1) in agent_page
+    assert "$0.1640</td>" in agent_page  # 0.10 + 0.05 + 0.01 grading + 0.004 dream
+    assert row.format(this_month, 3, 1) in client_page
+    assert "$0.1890</td>" in client_page
     assert "$9.0000" not in client_page
-    assert "$0.10" in listing
+    assert "$0.16" in listing  # runs and their grading
     assert "$0.03" in listing
 
 

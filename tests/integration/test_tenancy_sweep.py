@@ -11,7 +11,9 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from agents.models import AlertChannel, AlertRule
+from agents import memory as memories
+from agents.engine.memory import MemoryChange
+from agents.models import AlertChannel, AlertRule, Dream, MemoryProposal
 from clients.models import Membership
 from tests.factories import (
     ClientViewerFactory,
@@ -47,7 +49,20 @@ def objects_of_a(agency_a, alice, client_a):
     agent = make_agent(client_a)
     run = make_run(agent)
     artifact = run.artifacts.create(agency=agency_a, path="report.md", size=2, content=b"hi")
+    store = memories.store_of(agent)
+    note = memories.save_note(store, None, {"key": "a/b", "title": "T", "body": "B"}, alice)
+    dream = Dream.objects.create(agency=agency_a, agent=agent, trigger="manual")
+    proposal = memories.record_proposal(
+        store,
+        MemoryChange("add", "a/c", "T", "B", rationale="R"),
+        MemoryProposal.Status.PENDING,
+        dream=dream,
+    )
     return {
+        "memory_id": note.public_id,
+        "store_id": store.public_id,
+        "dream_id": dream.public_id,
+        "proposal_id": proposal.public_id,
         "agent_id": agent.public_id,
         "run_id": run.public_id,
         "artifact_id": artifact.public_id,

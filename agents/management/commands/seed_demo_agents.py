@@ -1,4 +1,4 @@
-"""Give the demo clients their agents, rubrics and months of graded history.
+"""Give the demo clients their agents, rubrics, months of graded history and memory.
 
 Safe to run any number of times: what exists is left alone. The history is
 generated (seeded random walk), written straight to the tables, so the trend
@@ -14,6 +14,7 @@ from django.db import transaction
 
 from agents import alerts, rubric_library, services
 from agents.demo_history import seed_history
+from agents.demo_memory import seed_memory
 from agents.models import Agent, AlertChannel, AlertRule, ModelPrice
 from agents.prices import ensure_default_prices
 from clients.models import Agency, Client
@@ -90,6 +91,7 @@ class Command(BaseCommand):
                 instructions=instructions,
                 model=model,
                 schedule=schedule,
+                dreaming_enabled=True,
             )
             services.save_agent(agent, None)
             found = rubric_library.starter(starter)
@@ -97,6 +99,9 @@ class Command(BaseCommand):
             created += 1
         if created:
             _seed_alert_rules()
+        agency = Agency.objects.filter(slug="northwind").first()
+        if agency is not None:
+            seed_memory(agency, list(Agent.objects.filter(agency=agency).order_by("pk")))
         self.stdout.write(f"Demo agents ready ({created} new).")
 
 
