@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -152,6 +152,35 @@ def fire_dream(agent_id: int, fired_at: datetime | None = None) -> Dream | None:
     except IntegrityError:
         return None
     return item
+
+
+# ------------------------------------------------------------------ the sweeper
+
+# A dream running this long lost its worker; queued this long, its message was lost.
+STUCK_AFTER = timedelta(minutes=30)
+REDISPATCH_AFTER = timedelta(minutes=10)
+
+
+def sweep_stuck_dreams(now: datetime | None = None) -> tuple[int, int]:
+    """End dreams a lost worker left running, re-send lost queued ones: (ended, resent)."""
+    from agents.tasks import execute_dream
+
+    now = now or timezone.now()
+    ended = Dream.objects.filter(
+        status=Dream.Status.RUNNING, started_at__lt=now - STUCK_AFTER
+    ).update(
+        status=Dream.Status.FAILED,
+        finished_at=now,
+        error="The worker running this dream stopped responding; the sweeper ended it. "
+        "Changes it had already made are listed here; nothing else was changed.",
+    )
+    resent = 0
+    for dream_id in Dream.objects.filter(
+        status=Dream.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
+    ).values_list("pk", flat=True):
+        execute_dream.delay(dream_id)
+        resent += 1
+    return ended, resent
 
 
 # ------------------------------------------------------------------ running one

@@ -29,8 +29,10 @@ def fire_schedule(agent_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_stuck_runs() -> None:
-    """Every few minutes (see migration 0004): repair runs a lost worker or message left."""
+    """Every few minutes (see migration 0004): repair runs and dreams a lost worker or
+    message left."""
     services.sweep_stuck_runs()
+    dreams.sweep_stuck_dreams()
 
 
 @shared_task(ignore_result=True)

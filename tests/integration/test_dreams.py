@@ -397,3 +397,29 @@ def test_versions_record_every_change_of_a_dream_by_actor(worker, simulator, cli
     simulator.add_script("curate", [changes(add("client/tone", [passed]))])
     item = dream_through_worker(agent)
     assert MemoryVersion.objects.filter(dream=item).count() == 1
+
+
+def test_the_sweeper_ends_a_dream_whose_worker_died_so_dream_now_works_again(client_a):
+    from datetime import timedelta
+
+    agent = dreaming_agent(client_a)
+    long_ago = timezone.now() - timedelta(hours=1)
+    stuck = Dream.objects.create(
+        agency=agent.agency, agent=agent, trigger="manual", status="running", started_at=long_ago
+    )
+    recent = Dream.objects.create(
+        agency=agent.agency,
+        agent=dreaming_agent(client_a, name="Other"),
+        trigger="manual",
+        status="running",
+        started_at=timezone.now(),
+    )
+
+    assert dreams.sweep_stuck_dreams() == (1, 0)
+
+    stuck.refresh_from_db()
+    recent.refresh_from_db()
+    assert stuck.status == Dream.Status.FAILED
+    assert "stopped responding" in stuck.error
+    assert recent.status == Dream.Status.RUNNING
+    assert dreams.request_dream(agent, None).status == Dream.Status.QUEUED
