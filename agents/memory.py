@@ -429,7 +429,25 @@ def settle(proposal: MemoryProposal, mode: str, source: Source) -> str:
     else:
         proposal.status = MemoryProposal.Status.PENDING
     proposal.save(update_fields=["status", "refusal", "decided_at"])
+    if proposal.status == MemoryProposal.Status.APPLIED:
+        _overtake(proposal)
     return proposal.status
+
+
+def _overtake(done: MemoryProposal) -> None:
+    """Queued additions of the key `done` just added can no longer be applied: say so."""
+    if done.operation not in (MemoryProposal.Operation.ADD, MemoryProposal.Operation.SUPERSEDE):
+        return
+    MemoryProposal.objects.filter(
+        store=done.store,
+        status=MemoryProposal.Status.PENDING,
+        operation__in=(MemoryProposal.Operation.ADD, MemoryProposal.Operation.SUPERSEDE),
+        change__key=done.change["key"],
+    ).exclude(pk=done.pk).update(
+        status=MemoryProposal.Status.REFUSED,
+        refusal=f"Overtaken: {done.change['key']} was added by a later change.",
+        decided_at=timezone.now(),
+    )
 
 
 def change_of(proposal: MemoryProposal) -> MemoryChange:
@@ -476,6 +494,7 @@ def approve(
         proposal.decided_by = user
         proposal.decided_at = timezone.now()
         proposal.save(update_fields=["change", "status", "decided_by", "decided_at"])
+        _overtake(proposal)
     return proposal
 
 
@@ -607,7 +626,13 @@ def proposed_state(proposal: MemoryProposal) -> tuple[dict[str, Any] | None, dic
     """(before, after) of the note a proposal changes, for its diff."""
     change = proposal.change
     current = proposal.memory
-    before = state_of(current) if current is not None else None
+    # As the note stood when the change was proposed: once applied, it has moved on.
+    base = (
+        MemoryVersion.objects.filter(memory=current, number=proposal.base_version).first()
+        if current is not None and proposal.base_version is not None
+        else None
+    )
+    before = base.state if base else (state_of(current) if current is not None else None)
     if proposal.operation in ("add", "supersede"):
         after = {
             "key": change["key"],

@@ -803,6 +803,10 @@ class Dream(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
+    @property
+    def review_mode_label(self) -> str:
+        return dict(Agent.ReviewMode.choices).get(self.review_mode, "") or "-"
+
 
 class MemoryProposal(models.Model):
     """One change a dream or a run proposed: applied, waiting for review, or refused."""

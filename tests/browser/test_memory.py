@@ -132,7 +132,7 @@ def test_a_note_is_searched_edited_restored_and_the_store_rolled_back(
     # Roll the whole store back to right after the first note: the second is expired.
     page.goto(f"{live_server.url}/a/agency-a/agents/{agent.public_id}/memory/")
     rows = page.locator("#store-history tbody tr")
-    rows.last.get_by_role("button", name="Roll store back to here").click()
+    rows.last.get_by_role("button", name="Roll back to here").click()
     expect(page.get_by_role("status").first).to_contain_text("Rolled the store back")
     assert Memory.objects.get(key="client/cms").status == Memory.Status.EXPIRED
     assert Memory.objects.get(key="client/tone").status == Memory.Status.ACTIVE

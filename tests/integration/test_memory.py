@@ -245,3 +245,35 @@ def test_the_memory_pages_edit_search_and_keep_bad_input(client, bob, client_a):
     assert "not bad tag" in body
     note.refresh_from_db()
     assert note.version == 2
+
+
+@pytest.mark.django_db
+def test_approving_an_addition_overtakes_queued_additions_of_the_same_key(store, bob):
+    first, second = (
+        memories.record_proposal(
+            store,
+            MemoryChange("add", "client/cms", "CMS", body, rationale="R"),
+            MemoryProposal.Status.PENDING,
+        )
+        for body in ("WordPress.", "WordPress 6.")
+    )
+    memories.approve(first, bob)
+    second.refresh_from_db()
+    assert second.status == MemoryProposal.Status.REFUSED
+    assert second.refusal == "Overtaken: client/cms was added by a later change."
+
+
+@pytest.mark.django_db
+def test_an_applied_changes_diff_is_against_the_note_as_it_was_proposed(store, bob):
+    note = memories.save_note(store, None, fields("client/tone", weight=1.0), bob)
+    proposal = memories.record_proposal(
+        store,
+        MemoryChange("reweight", "client/tone", weight=3.0, rationale="R"),
+        MemoryProposal.Status.PENDING,
+    )
+    memories.approve(proposal, bob)
+    note.refresh_from_db()
+    assert note.weight == 3.0
+    before, after = memories.proposed_state(proposal)
+    assert (before["weight"], after["weight"]) == (1.0, 3.0)
+    assert ("del", "weight: 1") in memories.diff_lines(before, after)
