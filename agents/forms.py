@@ -65,11 +65,21 @@ class AgentForm(forms.ModelForm[Agent]):
         choices=list(TOOL_LABELS.items()),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Each call runs in a sandbox: no network, a fresh workspace per run, "
-        "time and memory limits. Files left in the workspace become the run's artifacts.",
+        help_text="File and shell calls run in a sandbox: no network, a fresh workspace per "
+        "run, time and memory limits; files left in it become the run's artifacts. Memory "
+        "reads the agent's notes and proposes changes, which are reviewed.",
     )
 
     DEFAULTED = ("memory_token_budget", "memory_review_mode", "dream_token_budget")
+    # Shown under their own heading, after the schedule preview.
+    MEMORY_FIELDS = (
+        "memory_token_budget",
+        "memory_review_mode",
+        "dreaming_enabled",
+        "dream_schedule",
+        "dream_model",
+        "dream_token_budget",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
