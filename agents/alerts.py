@@ -164,7 +164,8 @@ def _open(rule: AlertRule, agent: Agent, message: str, now: datetime) -> Alert |
         return None  # another evaluator opened it first
     if rule.pause_agent and rule.kind == AlertRule.Kind.CONSECUTIVE_FAILURES and agent.enabled:
         Agent.objects.filter(pk=agent.pk).update(enabled=False)
-        scheduling.sync_agent_schedule(Agent.objects.get(pk=agent.pk))
+        agent.enabled = False
+        scheduling.sync_agent_schedule(agent)
         alert.message += " The agent was paused; resume it on its page once fixed."
         alert.save(update_fields=["message"])
     _notify(alert, rule, "opened")
@@ -172,11 +173,12 @@ def _open(rule: AlertRule, agent: Agent, message: str, now: datetime) -> Alert |
 
 
 def _resolve(alert: Alert, rule: AlertRule, now: datetime) -> None:
+    resolution = f"Resolved: {rule.get_kind_display().lower()} no longer holds."
     updated = Alert.objects.filter(pk=alert.pk, resolved_at=None).update(
-        resolved_at=now, resolution=f"Resolved: {rule.get_kind_display().lower()} no longer holds."
+        resolved_at=now, resolution=resolution
     )
     if updated:
-        alert.refresh_from_db()
+        alert.resolved_at, alert.resolution = now, resolution
         _notify(alert, rule, "resolved")
 
 

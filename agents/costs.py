@@ -45,16 +45,14 @@ def _by_month(
     return {row["month"].date(): (row["total"] or Decimal(0), row["count"]) for row in grouped}
 
 
-def monthly_costs(
-    runs: QuerySet[Run], dreams: QuerySet[Dream] | None = None, months: int = 6
-) -> list[MonthCost]:
+def monthly_costs(runs: QuerySet[Run], dreams: QuerySet[Dream], months: int = 6) -> list[MonthCost]:
     """The last `months` months, newest first, zeros included."""
     start = month_start()
     first = start
     for _ in range(months - 1):
         first = (first.replace(day=1) - timedelta(days=1)).replace(day=1)
     run_months = _by_month(runs, "queued_at", F("cost_usd") + F("grader_cost_usd"), first)
-    dream_months = _by_month(dreams, "queued_at", "cost_usd", first) if dreams is not None else {}
+    dream_months = _by_month(dreams, "queued_at", "cost_usd", first)
     result = []
     month = start
     zero = (Decimal(0), 0)

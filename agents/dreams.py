@@ -18,7 +18,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -137,7 +136,12 @@ def fire_dream(agent_id: int, fired_at: datetime | None = None) -> Dream | None:
     from agents.tasks import execute_dream
 
     agent = Agent.objects.select_related("client").filter(pk=agent_id).first()
-    if agent is None or not agent.dreaming_enabled or agent.archived_at is not None:
+    if (
+        agent is None
+        or not agent.dreaming_enabled
+        or agent.archived_at is not None
+        or agent.client.archived_at is not None
+    ):
         return None
     fired_at = (fired_at or timezone.now()).replace(second=0, microsecond=0)
     try:
@@ -223,31 +227,44 @@ def runs_to_read(agent: Agent, before: Dream) -> list[Run]:
     return list(runs.order_by("-finished_at")[:MAX_RUNS])
 
 
-def digest_of(run: Run, floor: float | None) -> RunDigest:
-    """A run as the dream reads it: status, score, each failed criterion with its feedback."""
-    final = (
-        Grade.objects.filter(attempt__run=run, rubric_version_id=run.rubric_version_id)
-        .order_by("-attempt__number")
-        .first()
-        if run.rubric_version_id
-        else None
-    )
-    failed: list[tuple[str, str]] = []
-    for grade in Grade.objects.filter(attempt__run=run).order_by("attempt__number"):
-        for verdict in grade.verdicts:
-            if not verdict["passed"] and verdict["key"] not in {k for k, _ in failed}:
-                failed.append((verdict["key"], verdict["feedback"]))
-    # Criteria that a revision fixed were failures too: the first pass's misses teach most.
-    met = run.status == Run.Status.SUCCEEDED
-    return RunDigest(
-        id=str(run.public_id),
-        finished=f"{run.finished_at:%Y-%m-%d %H:%M}" if run.finished_at else "",
-        status=run.status,
-        score=final.score if final else run.score,
-        met_floor=met,
-        failed=tuple(failed),
-        output=run.output,
-    )
+def digests_of(runs: list[Run]) -> list[RunDigest]:
+    """The runs as the dream reads them: status, score, each failed criterion with its
+    feedback. All their grades in one query."""
+    grades: dict[int, list[Grade]] = {run.pk: [] for run in runs}
+    for grade in (
+        Grade.objects.filter(attempt__run__in=runs)
+        .select_related("attempt")
+        .order_by("attempt__number", "pk")
+    ):
+        grades[grade.attempt.run_id].append(grade)
+    digests = []
+    for run in runs:
+        final = next(
+            (
+                g
+                for g in reversed(grades[run.pk])
+                if run.rubric_version_id and g.rubric_version_id == run.rubric_version_id
+            ),
+            None,
+        )
+        # Criteria that a revision fixed were failures too: the first pass's misses teach most.
+        failed: dict[str, str] = {}
+        for grade in grades[run.pk]:
+            for verdict in grade.verdicts:
+                if not verdict["passed"]:
+                    failed.setdefault(verdict["key"], verdict["feedback"])
+        digests.append(
+            RunDigest(
+                id=str(run.public_id),
+                finished=f"{run.finished_at:%Y-%m-%d %H:%M}" if run.finished_at else "",
+                status=run.status,
+                score=final.score if final else run.score,
+                met_floor=run.status == Run.Status.SUCCEEDED,
+                failed=tuple(failed.items()),
+                output=run.output,
+            )
+        )
+    return digests
 
 
 def _claim(dream_id: int) -> Dream | None:
@@ -286,7 +303,7 @@ def _finish(item: Dream, status: str, **fields: Any) -> None:
 
 
 def _dream(item: Dream, client: ModelClient | None) -> None:
-    from agents.services import _model_client, model_endpoint
+    from agents import services
 
     agent = item.agent
     store = memories.store_of(agent)
@@ -306,8 +323,8 @@ def _dream(item: Dream, client: ModelClient | None) -> None:
         return
     rubric = grading.current_rubric(agent.pk)
     floor = grading.rubric_of(rubric).floor if rubric else None
-    digests = [digest_of(run, floor) for run in runs]
-    secrets = tuple(s for s in (settings.ANTHROPIC_API_KEY, agent.webhook_secret) if s)
+    digests = digests_of(runs)
+    secrets = services.secrets_of(agent)
     job = DreamJob(
         model=model.model,
         price=ModelPrice.engine_price(model),
@@ -322,8 +339,7 @@ def _dream(item: Dream, client: ModelClient | None) -> None:
         secrets=secrets,
     )
     if client is None:
-        base_url, _ = model_endpoint()
-        client = _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
+        client = services.default_model_client()
     sink = _TraceSink()
     outcome = dream(job, client, sink)
     by_id = {str(r.public_id): r for r in runs}
@@ -345,11 +361,11 @@ def _dream(item: Dream, client: ModelClient | None) -> None:
     if outcome.status == "no_change":
         _finish(item, Dream.Status.NO_CHANGE, **spend)
         return
-    shown = {d.id: d for d in digests if d.id in set(outcome.runs_read)}
+    read_ids = set(outcome.runs_read)
+    shown = {d.id: d for d in digests if d.id in read_ids}
     weights = {n.key: n.weight for n in notes}
     terms = memories.leak_terms(agent)
     counts = {"applied": 0, "queued": 0, "refused": 0}
-    source = memories.Source(memories.Actor.DREAM, "", dream=item)
     for change in outcome.changes:
         why_not = refusal(change, shown, weights, terms)
         if why_not:
@@ -364,7 +380,7 @@ def _dream(item: Dream, client: ModelClient | None) -> None:
         status = memories.settle(
             proposal,
             agent.memory_review_mode,
-            memories.Source(source.actor, change.rationale, dream=item),
+            memories.Source(memories.Actor.DREAM, change.rationale, dream=item),
         )
         key = {"applied": "applied", "pending": "queued"}.get(status, "refused")
         counts[key] += 1

@@ -13,14 +13,14 @@ graded, and count only if it passed.
 from __future__ import annotations
 
 import difflib
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -61,7 +61,9 @@ COMMON_MAIL_DOMAINS = frozenset(
 
 
 def store_of(agent: Agent) -> MemoryStore:
-    store, _ = MemoryStore.objects.get_or_create(agent=agent, defaults={"agency": agent.agency})
+    store, _ = MemoryStore.objects.get_or_create(
+        agent=agent, defaults={"agency_id": agent.agency_id}
+    )
     return store
 
 
@@ -70,10 +72,14 @@ def playbook_of(agency: Agency) -> MemoryStore:
     return store
 
 
-def live_memories(store: MemoryStore) -> QuerySet[Memory]:
-    return Memory.objects.filter(store=store, status=Memory.Status.ACTIVE).filter(
+def _live(notes: QuerySet[Memory]) -> QuerySet[Memory]:
+    return notes.filter(status=Memory.Status.ACTIVE).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
     )
+
+
+def live_memories(store: MemoryStore) -> QuerySet[Memory]:
+    return _live(Memory.objects.filter(store=store))
 
 
 def note_of(memory: Memory, playbook: bool = False) -> MemoryNote:
@@ -90,15 +96,22 @@ def note_of(memory: Memory, playbook: bool = False) -> MemoryNote:
 
 
 def notes_for(agent: Agent) -> list[MemoryNote]:
-    """What the agent may read: its own live notes and the playbook's."""
-    own = [note_of(m) for m in live_memories(store_of(agent))]
-    playbook = [note_of(m, playbook=True) for m in live_memories(playbook_of(agent.agency))]
-    return own + playbook
+    """What the agent may read: its own live notes and the playbook's, in one read-only query
+    (it runs at the start of every run; stores are created only when written)."""
+    readable = Memory.objects.filter(
+        Q(store__agent=agent) | Q(store__agent__isnull=True, store__agency_id=agent.agency_id)
+    )
+    return [
+        note_of(m, playbook=m.store.agent_id is None)
+        for m in _live(readable)
+        .select_related("store")
+        .order_by(F("store__agent").asc(nulls_last=True), "pk")
+    ]
 
 
-def window_for(agent: Agent, budget: int | None = None) -> Window:
-    """The memory a run of `agent` starts with."""
-    return select_window(notes_for(agent), agent.memory_token_budget if budget is None else budget)
+def window_for(agent: Agent) -> Window:
+    """The memory a run of `agent` would start with now."""
+    return select_window(notes_for(agent), agent.memory_token_budget)
 
 
 # ------------------------------------------------------------------ versions
@@ -251,15 +264,15 @@ def rollback_store(store: MemoryStore, version_id: int, user: User | None) -> in
     )
     changed = 0
     memories = list(Memory.objects.select_for_update().filter(store=store).order_by("pk"))
+    # Each note's last version up to the point, in one query (newest wins per note).
+    versions = (
+        MemoryVersion.objects.filter(memory__store=store, pk__lte=point.pk)
+        .order_by("memory_id", "number")
+        .values_list("memory_id", "state")
+    )
+    then: dict[int, dict[str, Any]] = dict(versions)
+    targets = [(memory, then.get(memory.pk)) for memory in memories]
     # Expire first, so a key freed by a later note can be taken back by an earlier one.
-    targets: list[tuple[Memory, dict[str, Any] | None]] = []
-    for memory in memories:
-        then = (
-            MemoryVersion.objects.filter(memory=memory, pk__lte=point.pk)
-            .order_by("-number")
-            .first()
-        )
-        targets.append((memory, then.state if then else None))
     for memory, state in targets:
         gone = state is None or state["status"] != Memory.Status.ACTIVE
         if gone and memory.status == Memory.Status.ACTIVE:
@@ -277,19 +290,23 @@ def rollback_store(store: MemoryStore, version_id: int, user: User | None) -> in
 # ------------------------------------------------------------------ applying a change
 
 
+def parse_uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    """The values that are UUIDs, as UUIDs; the rest (typed or invented ids) are dropped."""
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found
+
+
 def _evidence(store: MemoryStore, run_ids: Iterable[str]) -> list[Run]:
-    ids = [r for r in run_ids if _is_uuid(r)]
-    return list(Run.objects.filter(agency_id=store.agency_id, agent=store.agent, public_id__in=ids))
-
-
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return list(
+        Run.objects.filter(
+            agency_id=store.agency_id, agent=store.agent, public_id__in=parse_uuids(run_ids)
+        )
+    )
 
 
 def _live_keys(store: MemoryStore) -> set[str]:
@@ -544,8 +561,9 @@ def decide_many(
 # ------------------------------------------------------------------ during a run
 
 
-def run_memory_tool(run: Run) -> MemoryTool:
-    """The memory tool of one run: reads the store, holds proposals until the run is graded."""
+def run_memory_tool(run: Run, notes: list[MemoryNote]) -> MemoryTool:
+    """The memory tool of one run over `notes` (notes_for the agent, read once per run);
+    it holds proposals until the run is graded."""
     agent = run.agent
     store = store_of(agent)
 
@@ -555,7 +573,7 @@ def run_memory_tool(run: Run) -> MemoryTool:
             ", and after review." if agent.memory_review_mode != Agent.ReviewMode.AUTO else "."
         )
 
-    return MemoryTool(notes_for(agent), propose)
+    return MemoryTool(notes, propose)
 
 
 def settle_run_proposals(run: Run) -> None:
@@ -658,7 +676,3 @@ def proposed_state(proposal: MemoryProposal) -> tuple[dict[str, Any] | None, dic
         if change.get("weight") is not None:
             after["weight"] = change["weight"]
     return before, after
-
-
-def parse_expiry(value: str) -> datetime | None:
-    return parse_datetime(value) if value else None

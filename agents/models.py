@@ -648,10 +648,6 @@ class MemoryStore(models.Model):
     def __str__(self) -> str:
         return f"Memory of {self.agent.name}" if self.agent else "Agency playbook"
 
-    @property
-    def is_playbook(self) -> bool:
-        return self.agent_id is None
-
 
 class Memory(models.Model):
     """A titled Markdown note. Never deleted: superseded or expired, kept in history."""

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from agents import charts
 from agents.engine.rubric import DEFAULT_FLOOR
-from agents.models import Agent, Grade, RubricVersion, Run
+from agents.models import Agent, Alert, Grade, RubricVersion, Run
 
 GRADED = (Run.Status.SUCCEEDED, Run.Status.FAILED_GRADE, Run.Status.NOT_GRADED)
 TREND_DAYS = 120
@@ -148,17 +148,17 @@ def floor_of(version: RubricVersion | None) -> float:
     return float(version.definition.get("floor", DEFAULT_FLOOR)) if version else DEFAULT_FLOOR
 
 
-def agent_charts(agent: Agent, tz_name: str) -> dict[str, Any]:
-    """The agent page's quality card: metrics, trend and heatmap payloads."""
-    runs = Run.objects.for_agency(agent.agency).filter(agent=agent)
+def agent_charts(agent: Agent, tz_name: str, rubric: RubricVersion | None) -> dict[str, Any]:
+    """The agent page's quality card: metrics, trend and heatmap payloads.
+
+    `rubric` is the agent's current rubric version, which the page has already read.
+    """
+    runs = Run.objects.filter(agency_id=agent.agency_id, agent=agent)
     points = grade_points(runs, tz_name)
     columns, criteria = heatmap_columns(runs, tz_name)
     return {
         "metrics": metrics(runs),
-        "metrics_7d": metrics(runs.filter(finished_at__gte=timezone.now() - timedelta(days=7))),
-        "trend": charts.figure_payload(
-            charts.trend_figure(points, floor_of(agent.rubric_versions.order_by("-number").first()))
-        )
+        "trend": charts.figure_payload(charts.trend_figure(points, floor_of(rubric)))
         if points
         else None,
         "heatmap": charts.figure_payload(charts.heatmap_figure(columns, criteria))
@@ -194,7 +194,7 @@ def fleet_health(agents: QuerySet[Agent], now: datetime | None = None) -> list[A
         averages[row["agent_id"]] = (row["avg"], row["n"])
     health = []
     for agent in agents.prefetch_related("rubric_versions"):
-        versions = sorted(agent.rubric_versions.all(), key=lambda v: -v.number)
+        versions = list(agent.rubric_versions.all())  # newest first (Meta.ordering)
         if not versions:
             continue
         average, count = averages.get(agent.pk, (None, 0))
@@ -214,8 +214,6 @@ def client_series(agents: QuerySet[Agent], tz_name: str) -> dict[str, list[chart
 
 def fleet_overview(agency_id: int, now: datetime | None = None) -> dict[str, Any]:
     """The agency overview's quality card: today's runs, 7-day pass rate, weak agents."""
-    from agents.models import Alert
-
     now = now or timezone.now()
     runs = Run.objects.filter(agency_id=agency_id)
     week = runs.filter(finished_at__gte=now - timedelta(days=7))

@@ -26,7 +26,13 @@ from agents import dreams, grading
 from agents import memory as memories
 from agents.engine.llm import AnthropicModelClient
 from agents.engine.loop import run_agent
-from agents.engine.memory import MEMORY_TOOL, CombinedTools, Window, render_window
+from agents.engine.memory import (
+    MEMORY_TOOL,
+    CombinedTools,
+    Window,
+    render_window,
+    select_window,
+)
 from agents.engine.rubric import load_rubric, rubric_data
 from agents.engine.sandbox import (
     SandboxLimits,
@@ -377,7 +383,7 @@ def _job_for(run: Run, spent: Decimal, window: Window) -> AgentJob:
     definition = run.version.definition
     price = ModelPrice.objects.get(model=definition["model"])
     budget = definition.get("budget_usd")
-    secrets = tuple(s for s in (settings.ANTHROPIC_API_KEY, run.agent.webhook_secret) if s)
+    secrets = secrets_of(run.agent)
     # The version's instructions: an edit made after the run was queued applies to the next one.
     prompt = definition["instructions"]
     if run.input:
@@ -507,6 +513,17 @@ def _model_client(api_key: str, base_url: str) -> AnthropicModelClient:
     return AnthropicModelClient(api_key=api_key, base_url=base_url or None)
 
 
+def default_model_client() -> AnthropicModelClient:
+    """The client for the configured endpoint (Anthropic, another base URL, or the simulator)."""
+    base_url, _ = model_endpoint()
+    return _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
+
+
+def secrets_of(agent: Agent) -> tuple[str, ...]:
+    """Values never to appear in a trace, a prompt kept for a page, or an answer."""
+    return tuple(s for s in (settings.ANTHROPIC_API_KEY, agent.webhook_secret) if s)
+
+
 # A long model call streams text; this often, it also proves the worker alive.
 HEARTBEAT_EVERY = 30.0
 # Steps closer together than this share one cancel check (and heartbeat).
@@ -520,9 +537,11 @@ def _run_engine(
     # Only a later claim (its worker died) can find spend already in the trace.
     spent = Decimal(trace_totals(run)["cost_usd"]) if attempt > 1 else Decimal(0)
     definition = run.version.definition
-    window = memories.window_for(
-        run.agent, int(definition.get("memory_token_budget", run.agent.memory_token_budget))
-    )
+    budget = int(definition.get("memory_token_budget", run.agent.memory_token_budget))
+    uses_memory = MEMORY_TOOL in definition["tools"]
+    # Read once: the window and the memory tool see the same notes.
+    notes = memories.notes_for(run.agent) if budget or uses_memory else []
+    window = select_window(notes, budget)
     if window.notes or window.left_out:
         sink.emit(
             Event(
@@ -544,8 +563,7 @@ def _run_engine(
             "",
             f"The model {model} is no longer in the pricing table; an operator must add it back.",
         )
-    base_url, _ = model_endpoint()
-    client = _model_client(settings.ANTHROPIC_API_KEY or "simulator-needs-no-key", base_url)
+    client = default_model_client()
     # The last cancel check, which is also the last heartbeat.
     last_check = -STOP_CHECK_EVERY
 
@@ -566,7 +584,7 @@ def _run_engine(
         if time.monotonic() - last_check > HEARTBEAT_EVERY:
             should_stop()
 
-    memory_tool = memories.run_memory_tool(run) if MEMORY_TOOL in definition["tools"] else None
+    memory_tool = memories.run_memory_tool(run, notes) if uses_memory else None
     tools = CombinedTools(_toolbox_for(run, attempt), memory_tool)
 
     def run_pass(pass_job: AgentJob) -> RunOutcome:

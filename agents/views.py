@@ -22,13 +22,13 @@ from django.views.decorators.vary import vary_on_headers
 
 from agents import costs, dreams, grading, quality, scheduling, services, webhooks
 from agents import memory as memories
+from agents.engine.memory import select_window
 from agents.forms import AgentForm
 from agents.models import (
     Agent,
     AgentVersion,
     Dream,
     MemoryProposal,
-    RubricVersion,
     Run,
     RunArtifact,
     RunEvent,
@@ -142,6 +142,7 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
         runs = runs.filter(status=status)
     else:
         status = ""
+    rubric = grading.current_rubric(agent.pk)
     page = Paginator(
         runs.select_related("version", "rubric_version").order_by("-queued_at", "-pk"),
         RUNS_PER_PAGE,
@@ -149,10 +150,7 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
     return {
         "agent": agent,
         "version": AgentVersion.objects.for_agency(request.agency).filter(agent=agent).first(),
-        "rubric": RubricVersion.objects.for_agency(request.agency)
-        .filter(agent=agent)
-        .order_by("-number")
-        .first(),
+        "rubric": rubric,
         "monthly_costs": costs.monthly_costs(
             Run.objects.for_agency(request.agency).filter(agent=agent),
             Dream.objects.for_agency(request.agency).filter(agent=agent),
@@ -169,7 +167,7 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
         # Charts only for the whole page: htmx's run-history and webhook regions skip them.
         "quality": None
         if wants_region(request)
-        else quality.agent_charts(agent, scheduling.agent_timezone(agent)),
+        else quality.agent_charts(agent, scheduling.agent_timezone(agent), rubric),
         "memory_summary": None if wants_region(request) else memory_summary(request, agent),
         "can_edit": request.membership.has_role(Role.ADMIN),
     }
@@ -178,14 +176,18 @@ def agent_detail_context(request: AgencyRequest, agent: Agent) -> dict[str, obje
 def memory_summary(request: AgencyRequest, agent: Agent) -> dict[str, object]:
     """The agent page's Memory card."""
     store = memories.store_of(agent)
+    notes = memories.notes_for(agent)
     return {
-        "notes": memories.live_memories(store).count(),
-        "window": memories.window_for(agent),
+        "notes": sum(1 for n in notes if not n.playbook),
+        "window": select_window(notes, agent.memory_token_budget),
         "pending": MemoryProposal.objects.for_agency(request.agency)
         .filter(store=store, status=MemoryProposal.Status.PENDING)
         .count(),
         "schedule": dreams.describe_dream_schedule(agent),
-        "last_dream": Dream.objects.for_agency(request.agency).filter(agent=agent).first(),
+        "last_dream": Dream.objects.for_agency(request.agency)
+        .filter(agent=agent)
+        .defer("prompt", "answer", "trace")
+        .first(),
     }
 
 

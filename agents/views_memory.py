@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,7 +28,7 @@ from agents.models import (
 from agents.views import render_report
 from clients.services import ServiceError
 from clients.tenancy import AgencyRequest, get_for_agency_or_404
-from clients.views.rendering import render_region
+from clients.views.rendering import render_region, wants_region
 
 # ------------------------------------------------------------------ the browser
 
@@ -67,17 +67,24 @@ def _browser(request: AgencyRequest, store: MemoryStore) -> HttpResponse:
         "show": show,
         "all_tags": all_tags,
         "store_url": _store_url(request, store),
-        "history": MemoryVersion.objects.for_agency(request.agency)
+    }
+    if wants_region(request):
+        return render_region(request, "agents/memory_browser.html", "note-list", context)
+    # The rest of the page: not for the list's search-as-you-type swaps.
+    context["history"] = (
+        MemoryVersion.objects.for_agency(request.agency)
         .filter(memory__store=store)
         .select_related("memory", "user", "run", "dream")
-        .order_by("-pk")[:25],
-        "pending": MemoryProposal.objects.for_agency(request.agency)
+        .order_by("-pk")[:25]
+    )
+    context["pending"] = (
+        MemoryProposal.objects.for_agency(request.agency)
         .filter(store=store, status=MemoryProposal.Status.PENDING)
-        .count(),
-    }
+        .count()
+    )
     if agent is not None:
         context["window"] = memories.window_for(agent)
-        context["dreams"] = Dream.objects.for_agency(request.agency).filter(agent=agent)[:5]
+        context["dreams"] = _dream_rows(request, agent)[:5]
         context["dream_schedule"] = dreams.describe_dream_schedule(agent)
     return render_region(request, "agents/memory_browser.html", "note-list", context)
 
@@ -298,7 +305,9 @@ def proposal_edit(request: AgencyRequest, agency_slug: str, proposal_id: UUID) -
 def review_bulk(request: AgencyRequest, agency_slug: str) -> HttpResponse:
     action = request.POST.get("action", "")
     ids = request.POST.getlist("proposal")
-    chosen = MemoryProposal.objects.for_agency(request.agency).filter(public_id__in=_uuids(ids))
+    chosen = MemoryProposal.objects.for_agency(request.agency).filter(
+        public_id__in=memories.parse_uuids(ids)
+    )
     if action not in ("approve", "reject") or not ids:
         messages.error(request, "Tick the changes to approve or reject first.")
         return redirect("memory-review", agency_slug=request.agency.slug)
@@ -310,23 +319,23 @@ def review_bulk(request: AgencyRequest, agency_slug: str) -> HttpResponse:
     return redirect("memory-review", agency_slug=request.agency.slug)
 
 
-def _uuids(values: list[str]) -> list[UUID]:
-    found = []
-    for value in values:
-        try:
-            found.append(UUID(value))
-        except ValueError:
-            continue
-    return found
-
-
 # ------------------------------------------------------------------ dreams
+
+
+def _dream_rows(request: AgencyRequest, agent: Agent) -> QuerySet[Dream]:
+    """An agent's dreams, newest first, without the large prompt, answer and trace."""
+    return (
+        Dream.objects.for_agency(request.agency)
+        .filter(agent=agent)
+        .defer("prompt", "answer", "trace")
+        .order_by("-queued_at")
+    )
 
 
 @require_GET
 def dream_list(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> HttpResponse:
     agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
-    items = Dream.objects.for_agency(request.agency).filter(agent=agent)
+    items = _dream_rows(request, agent).annotate(runs_read=Count("runs"))
     context = {
         "agent": agent,
         "page": Paginator(items, 25).get_page(request.GET.get("page")),

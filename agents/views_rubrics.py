@@ -40,7 +40,11 @@ def check_context(text: str) -> dict[str, Any]:
 
 
 def _editor_context(
-    request: AgencyRequest, agent: Agent, text: str, **extra: Any
+    request: AgencyRequest,
+    agent: Agent,
+    text: str,
+    current: RubricVersion | None,
+    **extra: Any,
 ) -> dict[str, Any]:
     versions = RubricVersion.objects.for_agency(request.agency).filter(agent=agent)
     others = (
@@ -55,7 +59,7 @@ def _editor_context(
         "agent": agent,
         "text": text,
         "versions": versions.select_related("created_by").order_by("-number"),
-        "current": versions.order_by("-number").first(),
+        "current": current,
         "starters": rubric_library.starters(),
         "others": others,
         **check_context(text),
@@ -80,7 +84,7 @@ def rubric_edit(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Htt
             return render(
                 request,
                 "agents/rubric_edit.html",
-                _editor_context(request, agent, text),
+                _editor_context(request, agent, text, current),
                 status=400,
             )
         if current is not None and version.pk == current.pk:
@@ -95,7 +99,7 @@ def rubric_edit(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Htt
     return render(
         request,
         "agents/rubric_edit.html",
-        _editor_context(request, agent, text, starter=starter),
+        _editor_context(request, agent, text, current, starter=starter),
     )
 
 

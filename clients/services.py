@@ -353,7 +353,9 @@ def update_client(client: Client, **fields: Any) -> Client:
 
 
 def _sync_client_schedules(client: Client) -> None:
-    """Archiving or restoring a client turns its agents' schedules off or back on."""
+    """Archiving or restoring a client turns its agents' schedules (runs and dreams) off or
+    back on."""
+    from agents.dreams import sync_dream_schedule
     from agents.models import Agent
     from agents.scheduling import sync_agent_schedule
 
@@ -361,6 +363,7 @@ def _sync_client_schedules(client: Client) -> None:
         Agent.objects.for_agency(client.agency).filter(client=client).select_related("client")
     ):
         sync_agent_schedule(agent)
+        sync_dream_schedule(agent)
 
 
 @transaction.atomic

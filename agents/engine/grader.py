@@ -12,6 +12,7 @@ and the median kept, so one noisy call does not decide a pass.
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -192,10 +193,11 @@ class _State:
                 )
         return None
 
-    def call(self) -> Any:
-        """The tool input of one grader call, with transient errors retried; None on failure."""
+    @functools.cached_property
+    def request(self) -> ModelRequest:
+        """The same for every call of this grade (samples and retries): built once."""
         job = self.job
-        request = ModelRequest(
+        return ModelRequest(
             model=job.model,
             system=GRADER_SYSTEM,
             messages=[{"role": "user", "content": grader_prompt(job)}],
@@ -204,9 +206,13 @@ class _State:
             timeout=job.call_timeout,
             tool_choice={"type": "tool", "name": TOOL_NAME},
         )
+
+    def call(self) -> Any:
+        """The tool input of one grader call, with transient errors retried; None on failure."""
+        job = self.job
         answer = call_forced_tool(
             self.client,
-            request,
+            self.request,
             job.price,
             job.retry,
             self.clock,

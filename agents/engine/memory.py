@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.engine.types import ToolResult, ToolSpec
@@ -288,7 +288,6 @@ class MemoryTool:
 
     notes: Sequence[MemoryNote]
     propose: Callable[[MemoryChange], str]
-    proposals: list[MemoryChange] = field(default_factory=list)
 
     def spec(self) -> ToolSpec:
         return memory_tool_spec()
@@ -317,7 +316,6 @@ class MemoryTool:
                 change = parse_change(raw, own)
             except ChangeError as exc:
                 return ToolResult(f"Not proposed: {exc}", is_error=True)
-            self.proposals.append(change)
             return ToolResult(self.propose(change))
         return ToolResult(
             f"Unknown command {command!r}; use search, read or propose.", is_error=True
