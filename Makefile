@@ -46,9 +46,12 @@ install: $(VENV)/.synced
 
 .PHONY: demo
 demo: install
-	@$(PY) manage.py demo --port $(PORT)
+	@DEBUG=true $(PY) manage.py demo --port $(PORT)
 
 .PHONY: lint
+# mypy's Django plugin and makemigrations import the settings, which need a SECRET_KEY
+# unless DEBUG is on; linting never serves a page.
+lint: export DEBUG := true
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,13 +1,14 @@
 """Settings for AgencyOps, read from environment variables only.
 
 Every default is the embedded development setup (SQLite in WAL mode, Celery's
-filesystem broker, console email). Production sets DEBUG=false and the
-variables listed in the README; a production process refuses to start without a
-real SECRET_KEY.
+filesystem broker, a file cache, console email), except DEBUG: it is off unless
+set, and `make demo` sets it for itself. With DEBUG off a process refuses to
+start without a real SECRET_KEY; with DEBUG on it refuses any host but loopback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -58,18 +59,44 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def is_loopback_host(host: str) -> bool:
+    """Return whether an ALLOWED_HOSTS entry names only this machine."""
+    name = host.strip().lower()
+    if name in {"localhost", "testserver"}:
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
 # ------------------------------------------------------------------ core
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a DEBUG error page shows settings, the request and (under
+# runserver) the environment to whoever triggers it. `make demo` turns it on.
+DEBUG = env_bool("DEBUG", False)
 DATA_DIR = Path(env_str("AGENCYOPS_DATA_DIR", str(BASE_DIR / "var")))
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is false. Set SECRET_KEY to a long random "
+            "string, or DEBUG=true for local development (`make demo` sets it itself)."
+        )
     # Development only: a fixed key so sessions survive restarts of `make demo`.
     SECRET_KEY = "dev-insecure-agencyops-key-do-not-use-in-production-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# A host name beyond loopback means the server is meant to be reached from
+# elsewhere, where a debug page would hand out DATABASE_URL and the other secrets.
+_public_hosts = [host for host in ALLOWED_HOSTS if not is_loopback_host(host)]
+if DEBUG and _public_hosts:
+    raise ImproperlyConfigured(
+        f"DEBUG is true but ALLOWED_HOSTS names {', '.join(_public_hosts)}: debug pages "
+        "would show settings and secrets to anyone reaching it. Set DEBUG=false (and "
+        "SECRET_KEY) to serve other hosts, or keep ALLOWED_HOSTS to localhost, "
+        "127.0.0.1 and [::1]."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -161,6 +188,36 @@ else:
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# ------------------------------------------------------------------ cache
+# Login rate limits count in the cache, so every process must share it: Redis in
+# production (CACHE_URL), else a folder under DATA_DIR that the web server and the
+# worker on this machine share. A per-process memory cache would let each process
+# count separately.
+_cache_url = env_str("CACHE_URL")
+if _cache_url.startswith(("redis://", "rediss://")):
+    CACHES: dict[str, Any] = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+        }
+    }
+elif not _cache_url or _cache_url.startswith("file://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": _cache_url.removeprefix("file://") or str(DATA_DIR / "cache"),
+            # Above this many files the backend evicts a third of them, rate-limit
+            # counters included; keep it well above what a small install writes.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
+else:
+    # Name only the scheme: the rest of the URL may hold a password.
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be a redis://, rediss:// or file:// URL, not "
+        f"{_cache_url.partition(':')[0]}:..."
+    )
+
 # ------------------------------------------------------------------ auth
 AUTH_USER_MODEL = "clients.User"
 AUTHENTICATION_BACKENDS = [
@@ -189,6 +246,17 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[AgencyOps] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Open signup creates a new agency; with it off, only invited people can sign up.
 ACCOUNT_ALLOW_REGISTRATION = env_bool("ACCOUNT_ALLOW_REGISTRATION", True)
+# Failed logins count per account and client address together (the adapter's
+# key, clients/adapters.py): a stranger's guesses cannot lock alice out from
+# elsewhere, and one account's failures never lock out others behind the same
+# address. Every login POST from one address, right or wrong, stays under 30 a
+# minute, which holds password spraying from one address back (README).
+ACCOUNT_RATE_LIMITS: dict[str, str] = {"login_failed": "5/5m/key", "login": "30/m/ip"}
+# The client address those limits count against. With neither set, allauth uses
+# REMOTE_ADDR and ignores X-Forwarded-For, which any client can forge; behind a
+# reverse proxy that appends to X-Forwarded-For, set the number of such proxies.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("TRUSTED_CLIENT_IP_HEADER") or None
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "AgencyOps")
 
@@ -249,6 +317,9 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Debug pages and error reports also hide connection URLs (DATABASE_URL, CACHE_URL,
+# CELERY_BROKER_URL), which carry passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "agencyops.error_reports.SafeReporterFilter"
 if env_bool("USE_X_FORWARDED_PROTO", False):
     # Only behind a reverse proxy that sets this header itself.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -291,6 +362,13 @@ RUN_HEARTBEAT_TIMEOUT_SECONDS = env_int("RUN_HEARTBEAT_TIMEOUT_SECONDS", 300)
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 65_536)
 
+# ------------------------------------------------------------------ outbound requests
+# URLs people enter (alert channels, later MCP servers and web fetch) may reach only
+# public addresses (agencyops/outbound.py). A self-hosted install whose receivers sit
+# on loopback or a private network sets this; link-local (cloud metadata),
+# multicast and unspecified addresses stay refused even then.
+OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", False)
+
 # ------------------------------------------------------------------ sandbox
 # Tools run in a bubblewrap sandbox, one fresh workspace per run under this folder.
 SANDBOX_DIR = Path(env_str("SANDBOX_DIR", str(DATA_DIR / "sandbox")))
@@ -303,6 +381,8 @@ SANDBOX_WALL_SECONDS = env_int("SANDBOX_WALL_SECONDS", 30)
 SANDBOX_OUTPUT_BYTES = env_int("SANDBOX_OUTPUT_BYTES", 65_536)
 SANDBOX_FILE_MB = env_int("SANDBOX_FILE_MB", 10)
 SANDBOX_WORKSPACE_MB = env_int("SANDBOX_WORKSPACE_MB", 100)
+# Processes (and threads) one tool call may have at once, all of its sandbox together.
+SANDBOX_PROCESSES = env_int("SANDBOX_PROCESSES", 64)
 # A run's worker is judged lost after RUN_HEARTBEAT_TIMEOUT_SECONDS of silence;
 # one tool call or one model call (120 s) must never be that long.
 if max(SANDBOX_WALL_SECONDS, 120) + 60 > RUN_HEARTBEAT_TIMEOUT_SECONDS:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 
+from agencyops.admin_security import SecretSafeAdmin
 from agents import services
 from agents.models import (
     Agent,
@@ -28,7 +29,7 @@ from agents.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(SecretSafeAdmin):
     """Records of what happened: browsed and searched here, never edited."""
 
     def has_add_permission(self, request: Any) -> bool:
@@ -42,7 +43,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ModelPriceAdmin(SecretSafeAdmin):
     list_display = (
         "label",
         "model",
@@ -64,7 +65,7 @@ class ModelPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AgentAdmin(SecretSafeAdmin):
     list_display = ("name", "client", "agency", "model", "enabled", "created_at")
     list_filter = ("enabled", "model", ("archived_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "client__name", "agency__name")
@@ -96,7 +97,7 @@ class RunEventInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RunAdmin(SecretSafeAdmin):
     list_display = ("agent", "status", "trigger", "queued_at", "finished_at", "cost_usd")
     list_filter = ("status", "trigger")
     search_fields = ("agent__name", "agent__client__name", "public_id")
@@ -117,7 +118,7 @@ class RunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(RunEvent)
-class RunEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RunEventAdmin(SecretSafeAdmin):
     list_display = ("run", "seq", "type", "duration_ms", "cost_usd")
     list_filter = ("type",)
     search_fields = ("run__agent__name", "type")
@@ -125,7 +126,7 @@ class RunEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(RunArtifact)
-class RunArtifactAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RunArtifactAdmin(SecretSafeAdmin):
     list_display = ("path", "run", "size", "created_at")
     search_fields = ("path", "run__agent__name")
     list_filter = ("created_at",)
@@ -161,16 +162,27 @@ class GradeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    # `secret` is editable=False, so it is never shown here.
-    list_display = ("name", "kind", "target", "agency")
+class AlertChannelAdmin(SecretSafeAdmin):
+    # `secret` is editable=False, so it is never shown here. A Slack or webhook
+    # target URL is itself a credential: only its host is shown, and channels are
+    # created in the app, which checks the URL and shows a signing secret once.
+    list_display = ("name", "kind", "target_host", "agency")
     list_filter = ("kind",)
-    search_fields = ("name", "target", "agency__name")
+    search_fields = ("name", "agency__name")
     raw_id_fields = ("agency",)
+    exclude = ("target",)
+    readonly_fields = ("kind", "target_host")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    @admin.display(description="target")
+    def target_host(self, obj: AlertChannel) -> str:
+        return obj.shown_target
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AlertRuleAdmin(SecretSafeAdmin):
     list_display = ("kind", "agent", "threshold", "enabled", "agency")
     list_filter = ("kind", "enabled")
     search_fields = ("agency__name", "agent__name")

@@ -6,6 +6,16 @@ incident is open, one is opened and its channels are told; if not and one is
 open, it is resolved and the channels are told that too. The partial unique
 constraint (one open alert per rule and agent) makes a second evaluator racing
 the first open nothing.
+
+Each rule, and each agent within it, is checked on its own: an error (a schedule
+that never fires, bad data) is logged, written on the rule in plain words for the
+alerts page, and never stops the other rules of any agency.
+
+Channel URLs go through the outbound guard (agencyops/outbound.py) when saved and
+again at every delivery. A delivery records one of three fixed results, "Delivered",
+"Failed" or "Refused: not a public address": how it failed (a refused connection, a
+timeout, an HTTP error) would tell closed ports from filtered and open ones, so it
+goes to the server log only.
 """
 
 from __future__ import annotations
@@ -14,19 +24,20 @@ import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 import zoneinfo
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from croniter import CroniterBadDateError
 from django.core.mail import send_mail
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from agencyops import outbound
 from agents import quality, scheduling
 from agents.models import Agent, Alert, AlertChannel, AlertRule, Run
 from agents.services import schedule_slot
@@ -39,19 +50,35 @@ logger = logging.getLogger(__name__)
 FAILED = (Run.Status.FAILED, Run.Status.TIMED_OUT, Run.Status.FAILED_GRADE, Run.Status.NOT_GRADED)
 ERRORS = (Run.Status.FAILED, Run.Status.TIMED_OUT)
 DELIVERY_TIMEOUT = 10
+# What a delivery records and the alerts page shows: nothing more precise.
+DELIVERED = "Delivered"
+DELIVERY_FAILED = "Failed"
+DELIVERY_REFUSED = "Refused: not a public address"
+# Problems listed on a rule at most; the rest are counted.
+SHOWN_PROBLEMS = 5
 
 
 # ------------------------------------------------------------------ conditions
 
 
-def _below_floor(agents: QuerySet[Agent], rule: AlertRule, now: datetime) -> dict[int, str]:
+@dataclass
+class Checked:
+    """A condition's answer for a rule's agents."""
+
+    holding: dict[int, str] = field(default_factory=dict)  # agent id: the alert's message
+    unknown: dict[int, str] = field(default_factory=dict)  # agent id: why it was not checked
+
+
+def _below_floor(agents: QuerySet[Agent], rule: AlertRule, now: datetime) -> Checked:
     # One pass over every agent's 7-day averages, not one per agent.
-    return {
-        h.agent.pk: f"{h.agent.name}: the 7-day average grade is {h.average_7d:.1f}, below "
-        f"the floor of {h.floor:g} ({h.runs_7d} graded runs)."
-        for h in quality.fleet_health(agents, now)
-        if h.below_floor
-    }
+    return Checked(
+        holding={
+            h.agent.pk: f"{h.agent.name}: the 7-day average grade is {h.average_7d:.1f}, "
+            f"below the floor of {h.floor:g} ({h.runs_7d} graded runs)."
+            for h in quality.fleet_health(agents, now)
+            if h.below_floor
+        }
+    )
 
 
 def _recent_finished(agent: Agent, count: int, now: datetime) -> list[Run]:
@@ -75,10 +102,9 @@ def _dead_man(agent: Agent, rule: AlertRule, now: datetime) -> str:
     if not agent.schedule or not agent.enabled:
         return ""
     grace = timedelta(minutes=rule.threshold)
-    try:
-        due = schedule_slot(agent, now - grace)
-    except scheduling.ScheduleError:
-        return ""
+    # A schedule that cannot be read is not "nothing due": it raises, and the
+    # evaluation writes why on the rule, so the gap in watching is seen.
+    due = schedule_slot(agent, now - grace)
     if due < agent.created_at:
         return ""  # the agent did not exist at that fire time
     succeeded = Run.objects.filter(
@@ -102,15 +128,39 @@ def _run_errors(agent: Agent, rule: AlertRule, now: datetime) -> str:
     return f"{agent.name}: its last run ended {last.get_status_display().lower()}: {last.error}"
 
 
-Condition = Callable[[QuerySet[Agent], AlertRule, datetime], dict[int, str]]
+Condition = Callable[[QuerySet[Agent], AlertRule, datetime], Checked]
+
+
+def _explain(exc: Exception, agent: Agent | None) -> str:
+    """Why a check failed, in words for the alerts page; the traceback is in the log."""
+    if isinstance(exc, CroniterBadDateError) and agent is not None:
+        why = f"its schedule “{agent.schedule}” never fires."
+    elif isinstance(exc, scheduling.ScheduleError):
+        why = str(exc)  # written for people
+    else:
+        why = "an unexpected error (the details are in the server log)."
+    return (
+        f"Could not check {agent.name}: {why}" if agent else f"The rule could not be checked: {why}"
+    )
 
 
 def _per_agent(check: Callable[[Agent, AlertRule, datetime], str]) -> Condition:
-    """A condition asked of each agent in turn: {agent id: message} where it holds."""
+    """A condition asked of each agent in turn; one agent's error leaves the rest checked."""
 
-    def condition(agents: QuerySet[Agent], rule: AlertRule, now: datetime) -> dict[int, str]:
-        messages = {agent.pk: check(agent, rule, now) for agent in agents}
-        return {pk: message for pk, message in messages.items() if message}
+    def condition(agents: QuerySet[Agent], rule: AlertRule, now: datetime) -> Checked:
+        checked = Checked()
+        for agent in agents:
+            try:
+                # A savepoint: a failed query must not abort the evaluation's transaction.
+                with transaction.atomic():
+                    message = check(agent, rule, now)
+            except Exception as exc:
+                logger.exception("Alert rule %s: agent %s could not be checked", rule.pk, agent.pk)
+                checked.unknown[agent.pk] = _explain(exc, agent)
+                continue
+            if message:
+                checked.holding[agent.pk] = message
+        return checked
 
     return condition
 
@@ -134,52 +184,111 @@ def _agents_for(rule: AlertRule) -> QuerySet[Agent]:
 
 
 def evaluate_alerts(now: datetime | None = None) -> tuple[int, int]:
-    """Open and resolve incidents for every enabled rule. Returns (opened, resolved)."""
+    """Open and resolve incidents for every enabled rule. Returns (opened, resolved).
+
+    Never raises for one rule's sake: its error is logged and recorded on the rule.
+    """
     now = now or timezone.now()
     opened = resolved = 0
     rules = AlertRule.objects.filter(enabled=True).prefetch_related("channels")
     for rule in rules:
-        agents = _agents_for(rule)
-        holding = CONDITIONS[rule.kind](agents, rule, now)
-        open_alerts = {a.agent_id: a for a in Alert.objects.filter(rule=rule, resolved_at=None)}
-        for agent in agents:
-            message = holding.get(agent.pk, "")
-            current = open_alerts.get(agent.pk)
-            if message and current is None:
-                if _open(rule, agent, message, now):
-                    opened += 1
-            elif not message and current is not None:
-                _resolve(current, rule, now)
-                resolved += 1
+        try:
+            # A savepoint per rule: one rule's failed query must not poison the others.
+            with transaction.atomic():
+                agents = _agents_for(rule)
+                checked = CONDITIONS[rule.kind](agents, rule, now)
+                agents_list = list(agents)  # already fetched by a per-agent condition
+                open_alerts = {
+                    a.agent_id: a for a in Alert.objects.filter(rule=rule, resolved_at=None)
+                }
+        except Exception as exc:
+            logger.exception("Alert rule %s could not be evaluated", rule.pk)
+            _record_problems(rule, [_explain(exc, None)], now)
+            continue
+        problems = list(checked.unknown.values())
+        for agent in agents_list:
+            if agent.pk in checked.unknown:
+                continue  # not known either way: leave its incident as it is
+            try:
+                change = _apply(rule, agent, checked.holding.get(agent.pk, ""), open_alerts, now)
+            except Exception as exc:
+                logger.exception("Alert rule %s: agent %s could not be updated", rule.pk, agent.pk)
+                problems.append(_explain(exc, agent))
+                continue
+            opened += change == "opened"
+            resolved += change == "resolved"
+        _record_problems(rule, problems, now)
     return opened, resolved
 
 
-def _open(rule: AlertRule, agent: Agent, message: str, now: datetime) -> Alert | None:
+def _apply(
+    rule: AlertRule, agent: Agent, message: str, open_alerts: dict[int, Alert], now: datetime
+) -> str:
+    """Open or resolve the agent's incident as the condition says: "opened", "resolved" or ""."""
+    current = open_alerts.get(agent.pk)
+    if message and current is None:
+        alert = _open(rule, agent, message, now)
+        if alert is None:
+            return ""
+        # Told after the incident's savepoint, so no transaction waits on the network.
+        _notify(alert, rule, "opened")
+        return "opened"
+    if not message and current is not None and _resolve(current, rule, now):
+        _notify(current, rule, "resolved")
+        return "resolved"
+    return ""
+
+
+def _record_problems(rule: AlertRule, problems: list[str], now: datetime) -> None:
+    """Write on the rule why it could not be fully checked, or clear that; since when.
+
+    Never raises: failing to write this down is logged, and the evaluation goes on
+    to the next rule.
+    """
+    shown = problems[:SHOWN_PROBLEMS]
+    if len(problems) > SHOWN_PROBLEMS:
+        shown.append(f"And {len(problems) - SHOWN_PROBLEMS} more.")
+    text = " ".join(shown)
+    if text == rule.last_error:
+        return  # unchanged: keep when it started, and write nothing every minute
     try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                agency_id=rule.agency_id, rule=rule, agent=agent, message=message, opened_at=now
+        with transaction.atomic():  # a savepoint: a failed write must not poison the rest
+            AlertRule.objects.filter(pk=rule.pk).update(
+                last_error=text, last_error_at=now if text else None
             )
-    except IntegrityError:
-        return None  # another evaluator opened it first
-    if rule.pause_agent and rule.kind == AlertRule.Kind.CONSECUTIVE_FAILURES and agent.enabled:
-        Agent.objects.filter(pk=agent.pk).update(enabled=False)
-        agent.enabled = False
-        scheduling.sync_agent_schedule(agent)
-        alert.message += " The agent was paused; resume it on its page once fixed."
-        alert.save(update_fields=["message"])
-    _notify(alert, rule, "opened")
+    except Exception:
+        logger.exception("Alert rule %s: its problems could not be recorded", rule.pk)
+        return
+    rule.last_error, rule.last_error_at = text, now if text else None
+
+
+def _open(rule: AlertRule, agent: Agent, message: str, now: datetime) -> Alert | None:
+    """Save a new incident (and pause the agent if the rule says so), all or nothing."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(
+                    agency_id=rule.agency_id, rule=rule, agent=agent, message=message, opened_at=now
+                )
+        except IntegrityError:
+            return None  # another evaluator opened it first
+        if rule.pause_agent and rule.kind == AlertRule.Kind.CONSECUTIVE_FAILURES and agent.enabled:
+            Agent.objects.filter(pk=agent.pk).update(enabled=False)
+            agent.enabled = False
+            scheduling.sync_agent_schedule(agent)
+            alert.message += " The agent was paused; resume it on its page once fixed."
+            alert.save(update_fields=["message"])
     return alert
 
 
-def _resolve(alert: Alert, rule: AlertRule, now: datetime) -> None:
+def _resolve(alert: Alert, rule: AlertRule, now: datetime) -> bool:
     resolution = f"Resolved: {rule.get_kind_display().lower()} no longer holds."
     updated = Alert.objects.filter(pk=alert.pk, resolved_at=None).update(
         resolved_at=now, resolution=resolution
     )
     if updated:
         alert.resolved_at, alert.resolution = now, resolution
-        _notify(alert, rule, "resolved")
+    return bool(updated)
 
 
 # ------------------------------------------------------------------ delivery
@@ -206,16 +315,14 @@ def _text(alert: Alert, event: str) -> str:
     return f"[AgencyOps] Resolved: {alert.message}"
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> str:
-    request = urllib.request.Request(  # noqa: S310 (scheme checked when the channel was saved)
-        url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT) as response:  # noqa: S310
-        return f"HTTP {response.status}"
+def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    # Checked again here, not only when saved: the row may predate the check, or the
+    # name may resolve elsewhere now. Redirects are failures, never followed.
+    outbound.post(url, body, headers, timeout=DELIVERY_TIMEOUT).raise_for_status()
 
 
-def deliver(channel: AlertChannel, alert: Alert, event: str) -> str:
-    """Send one notification; returns what happened, raises on failure."""
+def deliver(channel: AlertChannel, alert: Alert, event: str) -> None:
+    """Send one notification; raises on failure (OutboundError for the URL channels)."""
     if channel.kind == AlertChannel.Kind.EMAIL:
         send_mail(
             _text(alert, event)[:200],
@@ -223,12 +330,13 @@ def deliver(channel: AlertChannel, alert: Alert, event: str) -> str:
             None,
             [channel.target],
         )
-        return "sent"
+        return
     if channel.kind == AlertChannel.Kind.SLACK:
-        return _post(channel.target, json.dumps({"text": _text(alert, event)}).encode(), {})
+        _post(channel.target, json.dumps({"text": _text(alert, event)}).encode(), {})
+        return
     body = json.dumps(_payload(alert, event)).encode()
     timestamp = str(int(time.time()))
-    return _post(
+    _post(
         channel.target,
         body,
         {
@@ -247,11 +355,16 @@ def _notify(alert: Alert, rule: AlertRule, event: str) -> None:
             "channel": channel.name,
         }
         try:
-            entry.update(ok=True, detail=deliver(channel, alert, event))
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            # One channel down must not stop the others, nor the evaluation.
-            logger.warning("Alert %s: %s delivery failed: %s", alert.pk, channel.name, exc)
-            entry.update(ok=False, detail=f"{type(exc).__name__}: {exc}"[:300])
+            deliver(channel, alert, event)
+        except Exception as exc:
+            # One channel down must not stop the others, nor the evaluation. The page
+            # gets a fixed result only: how it failed would map ports and networks.
+            why = exc.detail if isinstance(exc, outbound.OutboundError) else repr(exc)
+            logger.warning("Alert %s: channel %s failed: %s", alert.pk, channel.pk, why)
+            refused = isinstance(exc, outbound.NotPublicError)
+            entry.update(ok=False, detail=DELIVERY_REFUSED if refused else DELIVERY_FAILED)
+        else:
+            entry.update(ok=True, detail=DELIVERED)
         results.append(entry)
     if results:
         Alert.objects.filter(pk=alert.pk).update(deliveries=[*alert.deliveries, *results])
@@ -270,9 +383,9 @@ def create_channel(agency: Agency, name: str, kind: str, target: str) -> AlertCh
             raise ServiceError("Enter a valid email address.") from exc
     elif kind in (AlertChannel.Kind.SLACK, AlertChannel.Kind.WEBHOOK):
         try:
-            URLValidator(schemes=["https", "http"])(target)
-        except Exception as exc:
-            raise ServiceError("Enter an http:// or https:// URL.") from exc
+            outbound.check_url(target)
+        except outbound.URLRefusedError as exc:
+            raise ServiceError(exc.message) from exc
     else:
         raise ServiceError("Pick email, Slack or signed webhook.")
     if not name.strip():

@@ -228,12 +228,13 @@ def heatmap_figure(
 ) -> go.Figure:
     """Criterion scores per run: a column per run (oldest first), a row per criterion
     (first at the top); a criterion a run has no score for is a gap."""
-    labels = _unique([label for label, _ in columns])
+    # Tick labels render plotly's HTML subset too: escape them like every user string.
+    labels = _unique([_escape(label) for label, _ in columns])
     z = [[scores.get(key) for _, scores in columns] for key in criteria]
     fig = go.Figure(
         go.Heatmap(
             x=labels,
-            y=list(criteria),
+            y=[_escape(key) for key in criteria],
             z=z,
             zmin=0,
             zmax=10,
@@ -269,7 +270,9 @@ def fleet_trend_figure(series: Mapping[str, Sequence[GradePoint]]) -> go.Figure:
                 x=[_x(t, zone) for t, _ in average],
                 y=[round(v, 3) for _, v in average],
                 mode="lines+markers",
-                name=name,
+                # The legend renders plotly's HTML subset: an agent named
+                # '<a href=...>' must show as text, not become a link.
+                name=_escape(name),
                 marker={"size": 4},
                 line={"width": 2},
                 hovertemplate=f"{_escape(name)}<br>7-day average %{{y:.2f}}<extra></extra>",

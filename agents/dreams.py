@@ -34,6 +34,7 @@ from agents.scheduling import (
     agent_timezone,
     crontab_of,
     describe,
+    disable_task,
     format_fire,
     next_fires,
     parse_schedule,
@@ -96,11 +97,15 @@ def sync_dream_schedule(agent: Agent) -> None:
         agent.dreaming_enabled and agent.archived_at is None and agent.client.archived_at is None
     )
     if not active:
-        if existing is not None and existing.enabled:
-            existing.enabled = False
-            existing.save()
+        disable_task(existing)
         return
-    crontab = crontab_of(parse_schedule(dream_schedule_of(agent), agent_timezone(agent)))
+    try:
+        crontab = crontab_of(parse_schedule(dream_schedule_of(agent), agent_timezone(agent)))
+    except ScheduleError as exc:
+        # Saved before a check that now refuses it: stop dreaming on it, don't fail the save.
+        logger.warning("Agent %s: dream schedule turned off: %s", agent.public_id, exc)
+        disable_task(existing)
+        return
     task = existing or PeriodicTask(name=dream_task_name(agent), task="agents.tasks.fire_dream")
     task.crontab = crontab
     task.kwargs = json.dumps({"agent_id": agent.pk})
@@ -197,11 +202,17 @@ class _TraceSink:
         self.events: list[dict[str, Any]] = []
 
     def emit(self, event: Event) -> None:
+        # Strict JSON (as every event sink makes it), then each string cut for the
+        # trace: the dream's emit has redacted it already, so no cut splits a secret.
+        from agents.engine.forced import TRACE_TEXT_CHARS
+        from agents.engine.llm import json_safe
+        from agents.engine.loop import capped
+
         usage = event.usage
         self.events.append(
             {
                 "type": event.type,
-                "data": event.data,
+                "data": capped(json_safe(event.data), TRACE_TEXT_CHARS),
                 "input_tokens": usage.prompt_tokens if usage else 0,
                 "output_tokens": usage.output_tokens if usage else 0,
                 "cost_usd": str(event.cost_usd),

@@ -198,7 +198,9 @@ class AlertChannelForm(forms.Form):
     name = forms.CharField(max_length=80)
     kind = forms.ChoiceField(choices=AlertChannel.Kind.choices)
     target = forms.CharField(
-        max_length=500, help_text="An email address, or the URL to POST to (Slack or your own)."
+        max_length=500,
+        help_text="An email address, or the http(s) URL to POST to (Slack or your own). "
+        "Loopback and private-network addresses are refused unless the operator allows them.",
     )
 
 

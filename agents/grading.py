@@ -22,7 +22,7 @@ from django.utils import timezone
 from agents.engine.grader import GradeJob, grade
 from agents.engine.llm import ModelClient
 from agents.engine.loop import EventSink
-from agents.engine.rubric import Rubric, Verdict, load_rubric
+from agents.engine.rubric import Rubric, Verdict, rubric_from_data
 from agents.engine.sandbox import collect_files
 from agents.engine.types import AgentJob, RunOutcome
 from agents.ledger import remaining_runtime, trace_totals
@@ -36,7 +36,12 @@ def current_rubric(agent_id: int) -> RubricVersion | None:
 
 
 def rubric_of(version: RubricVersion) -> Rubric:
-    return load_rubric(version.source)
+    """The version's rubric, from its saved definition (checked and normalised on save).
+
+    Not from `source`: the text is kept for the editor, and text saved before a
+    check was added (anchors, a size limit) must still grade as it was published.
+    """
+    return rubric_from_data(version.definition)
 
 
 def revision_prompt(task: str, number: int, previous: Attempt, grade_row: Grade) -> str:

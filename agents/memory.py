@@ -13,6 +13,7 @@ graded, and count only if it passed.
 from __future__ import annotations
 
 import difflib
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from clients.services import ServiceError
 
 if TYPE_CHECKING:
     from clients.models import User
+
+logger = logging.getLogger(__name__)
 
 Actor = MemoryVersion.Actor
 # Changes a "low risk" review mode applies by itself: nothing is lost by them.
@@ -608,6 +611,28 @@ def settle_run_proposals(run: Run) -> None:
                 run.agent.memory_review_mode,
                 Source(Actor.RUN, change.rationale, run=run),
             )
+
+
+def settle_or_refuse_run_proposals(run: Run) -> None:
+    """`settle_run_proposals` in a savepoint; if it fails, the run's held proposals are refused.
+
+    Called inside the transaction that ends the run. Whatever breaks the settling (a
+    dream adding the same key at that moment, a proposal whose data no longer reads),
+    the run's own result still commits, and no proposal of a finished run stays held.
+    """
+    try:
+        with transaction.atomic():
+            settle_run_proposals(run)
+    except Exception as exc:
+        logger.exception("Run %s: settling its memory proposals failed", run.public_id)
+        MemoryProposal.objects.filter(run=run, status=MemoryProposal.Status.HELD).update(
+            status=MemoryProposal.Status.REFUSED,
+            refusal=(
+                f"Could not be settled: an unexpected error ({type(exc).__name__}) stopped "
+                "it when the run ended, so memory was not changed. The error was logged; "
+                "propose the change again if it is still needed."
+            ),
+        )
 
 
 # ------------------------------------------------------------------ for pages

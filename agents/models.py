@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -550,6 +551,15 @@ class AlertChannel(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def shown_target(self) -> str:
+        """The target as pages may show it: a webhook URL carries its own token (Slack's
+        path is the credential), so only its host is shown; an email address in full."""
+        if self.kind == self.Kind.EMAIL:
+            return self.target
+        host = urlsplit(self.target).hostname
+        return f"{host} (URL hidden)" if host else "(URL hidden)"
+
 
 class AlertRule(models.Model):
     """A condition watched for every agent of the agency (or one agent)."""
@@ -582,6 +592,10 @@ class AlertRule(models.Model):
     channels = models.ManyToManyField(AlertChannel, blank=True, related_name="rules")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now, editable=False)
+    # Why the last evaluation could not check this rule (for some agent or at all), in
+    # words fit for the alerts page; since when. Cleared by the next clean evaluation.
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects: ClassVar[AgencyQuerySet[AlertRule]] = AgencyQuerySet.as_manager()  # type: ignore[assignment]
 

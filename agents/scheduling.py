@@ -8,17 +8,22 @@ a daylight-saving repeat never creates a second run.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
+from celery.schedules import crontab as celery_crontab
 from cron_descriptor import Options, get_description
-from croniter import croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from agents.models import Agent
+
+logger = logging.getLogger(__name__)
 
 FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
 
@@ -46,20 +51,65 @@ def parse_schedule(cron: str, tz_name: str) -> Schedule:
             f"A schedule has 5 fields (minute hour day-of-month month day-of-week); "
             f"this one has {len(parts)}. Example: 30 2 * * * runs daily at 02:30."
         )
+    # Beat fires through Celery's crontab, which is stricter than croniter: day of
+    # week is 0-6, no L, W or #, and day of month and day of week must both match
+    # (croniter's default is either). Check each field with both, then use croniter
+    # with day_or=False for fire times, so the preview says what beat will do.
     for index, part in enumerate(parts):
         probe = ["*"] * 5
         probe[index] = part
-        if not croniter.is_valid(" ".join(probe)):
-            raise ScheduleError(f"The {FIELD_NAMES[index]} field “{part}” is not valid.")
+        if not croniter.is_valid(" ".join(probe)) or not _celery_accepts(probe):
+            hint = " Days of the week are 0-6 (Sunday is 0) or mon-sun." if index == 4 else ""
+            raise ScheduleError(f"The {FIELD_NAMES[index]} field “{part}” is not valid.{hint}")
     if not croniter.is_valid(cron):
         raise ScheduleError(f"“{cron}” is not a valid schedule.")
+    never = (
+        f"This schedule never fires: no date matches “{cron}”. Check the day of month "
+        f"against the month (February has at most 29 days)."
+    )
+    if not _celery_accepts(parts):
+        raise ScheduleError(never)  # a day of month that no chosen month has
+    tz = parse_timezone(tz_name)
     try:
-        tz = zoneinfo.ZoneInfo(tz_name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(
-            f"“{tz_name}” is not an IANA time zone, such as Europe/London."
-        ) from None
+        croniter(cron, timezone.now().astimezone(tz), day_or=False).get_next(datetime)
+    except CroniterBadDateError:
+        raise ScheduleError(never) from None
+    except CroniterError:
+        raise ScheduleError(f"“{cron}” is not a valid schedule.") from None
     return Schedule(cron, tz)
+
+
+def _celery_accepts(fields: list[str]) -> bool:
+    minute, hour, day_of_month, month, day_of_week = fields
+    try:
+        celery_crontab(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month,
+            day_of_week=day_of_week,
+        )
+    except ValueError:
+        return False
+    return True
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def parse_timezone(tz_name: str) -> zoneinfo.ZoneInfo:
+    """An IANA zone by its name, or ScheduleError.
+
+    Checked against the list of zones first: ZoneInfo() itself opens files by the
+    name, so a folder ("Europe") or an overlong name raises OS errors, not a "no
+    such zone".
+    """
+    if tz_name not in _zone_names():
+        shown = tz_name if len(tz_name) <= 60 else tz_name[:60] + "…"
+        raise ScheduleError(f"“{shown}” is not an IANA time zone, such as Europe/London.")
+    return zoneinfo.ZoneInfo(tz_name)
 
 
 def describe(schedule: Schedule) -> str:
@@ -71,7 +121,7 @@ def describe(schedule: Schedule) -> str:
 def next_fires(schedule: Schedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
     """The next `count` fire times, as aware datetimes in the schedule's zone."""
     start = (after or timezone.now()).astimezone(schedule.tz)
-    it = croniter(schedule.cron, start)
+    it = croniter(schedule.cron, start, day_or=False)
     return [it.get_next(datetime) for _ in range(count)]
 
 
@@ -116,6 +166,13 @@ def crontab_of(schedule: Schedule) -> CrontabSchedule:
     return crontab
 
 
+def disable_task(task: PeriodicTask | None) -> None:
+    """Turn a beat task off (with .save(), so the scheduler notices); None does nothing."""
+    if task is not None and task.enabled:
+        task.enabled = False
+        task.save()
+
+
 def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
     """Create, update or disable the agent's PeriodicTask to match the agent.
 
@@ -130,11 +187,16 @@ def sync_agent_schedule(agent: Agent) -> PeriodicTask | None:
         and agent.client.archived_at is None
     )
     if not agent.schedule:
-        if existing is not None and existing.enabled:
-            existing.enabled = False
-            existing.save()
+        disable_task(existing)
         return existing
-    crontab = crontab_of(parse_schedule(agent.schedule, agent_timezone(agent)))
+    try:
+        crontab = crontab_of(parse_schedule(agent.schedule, agent_timezone(agent)))
+    except ScheduleError as exc:
+        # Saved before a check that now refuses it (the form checks every save): stop
+        # firing rather than fail the archive, restore or pause that called us.
+        logger.warning("Agent %s: schedule turned off: %s", agent.public_id, exc)
+        disable_task(existing)
+        return existing
     task = existing or PeriodicTask(name=task_name(agent), task="agents.tasks.fire_schedule")
     task.crontab = crontab
     task.kwargs = json.dumps({"agent_id": agent.pk})

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from agents import dreams, grading
 from agents import memory as memories
-from agents.engine.llm import AnthropicModelClient
+from agents.engine.llm import AnthropicModelClient, json_safe
 from agents.engine.loop import run_agent
 from agents.engine.memory import (
     MEMORY_TOOL,
@@ -33,7 +33,7 @@ from agents.engine.memory import (
     render_window,
     select_window,
 )
-from agents.engine.rubric import load_rubric, rubric_data
+from agents.engine.rubric import RubricError, dump_rubric, load_rubric, rubric_data
 from agents.engine.sandbox import (
     SandboxLimits,
     SandboxTools,
@@ -187,9 +187,15 @@ def copy_rubric(source: Agent, target: Agent, by: User | None) -> RubricVersion:
     version = grading.current_rubric(source.pk)
     if version is None:
         raise ServiceError(f"{source.name} has no rubric to copy.")
-    return save_rubric(
-        target, version.source, by, note=f"Copied from {source.name} v{version.number}"
-    )
+    # The checked form, not the text as typed: text saved before a check was added
+    # (anchors, the size limit) would no longer load, yet the version still grades.
+    try:
+        text = dump_rubric(grading.rubric_of(version))
+        return save_rubric(target, text, by, note=f"Copied from {source.name} v{version.number}")
+    except RubricError as exc:
+        raise ServiceError(
+            f"{source.name}'s rubric (version {version.number}) could not be copied: {exc}"
+        ) from exc
 
 
 # ------------------------------------------------------------------ runs
@@ -235,7 +241,7 @@ def schedule_slot(agent: Agent, when: datetime) -> datetime:
     """
     schedule = parse_schedule(agent.schedule, agent_timezone(agent))
     local = when.astimezone(schedule.tz).replace(second=0, microsecond=0) + timedelta(seconds=1)
-    return croniter(schedule.cron, local).get_prev(datetime).astimezone(UTC)
+    return croniter(schedule.cron, local, day_or=False).get_prev(datetime).astimezone(UTC)
 
 
 def _slot_already_run(agent: Agent, slot: datetime) -> bool:
@@ -368,7 +374,9 @@ class DatabaseSink:
             run=self.run,
             seq=self.seq,
             type=event.type,
-            data=event.data,
+            # A safety net: NaN, Infinity or NUL anywhere in the data (model content
+            # above all) would make the row invalid JSON and crash the run.
+            data=json_safe(event.data),
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
             cache_write_tokens=usage.cache_write_tokens if usage else 0,
@@ -423,6 +431,7 @@ def _toolbox_for(run: Run, attempt: int) -> SandboxTools:
             output_bytes=settings.SANDBOX_OUTPUT_BYTES,
             wall_seconds=float(settings.SANDBOX_WALL_SECONDS),
             workspace_bytes=settings.SANDBOX_WORKSPACE_MB * 1024 * 1024,
+            processes=settings.SANDBOX_PROCESSES,
         ),
         allow_unsandboxed=settings.SANDBOX_ALLOW_UNSANDBOXED,
     )
@@ -494,12 +503,15 @@ def execute_run(run_id: int) -> bool:
     # What was spent counts whatever the run's final status: a run cancelled or
     # ended by the sweeper meanwhile keeps that status, not a cost of zero.
     ours.update(**totals, runtime_cost_usd=runtime_cost)
-    ours.filter(status=Run.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), output=output, error=error
-    )
-    run.refresh_from_db(fields=["status"])
-    if run.is_finished:
-        memories.settle_run_proposals(run)
+    # One transaction: a run seen finished has its memory proposals settled too.
+    with transaction.atomic():
+        ours.filter(status=Run.Status.RUNNING).update(
+            status=status, finished_at=timezone.now(), output=output, error=error
+        )
+        run.refresh_from_db(fields=["status"])
+        if run.is_finished:
+            # In a savepoint: a failure refuses the proposals, never the run's result.
+            memories.settle_or_refuse_run_proposals(run)
     return True
 
 
@@ -663,27 +675,15 @@ def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
     silent_since = now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT_SECONDS)
     running = Run.objects.filter(status=Run.Status.RUNNING).select_related("agent")
     for run in running.iterator():
-        started = run.started_at or run.queued_at
-        deadline = started + timedelta(seconds=run.agent.max_runtime_seconds)
-        heartbeat = run.heartbeat_at or started
-        stale = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempt=run.attempt)
-        silent = heartbeat < silent_since
-        if deadline + STUCK_GRACE < now or (
-            silent and (run.attempt >= MAX_ATTEMPTS or deadline <= now)
-        ):
-            if stale.update(
-                status=Run.Status.TIMED_OUT,
-                finished_at=now,
-                error="The worker running this run stopped responding; the sweeper ended it.",
-                **trace_totals(run),
-            ):
-                ended += 1
-                run.status = Run.Status.TIMED_OUT
-                memories.settle_run_proposals(run)  # its held proposals are refused
-        elif silent and stale.update(status=Run.Status.QUEUED):
-            logger.warning("Run %s lost its worker; claiming it again", run.public_id)
-            execute_run.delay(run.pk)
-            resent += 1
+        # One run's bad data must not stop the sweep for every other tenant's runs.
+        # Each update commits by itself (autocommit), as before: no savepoint is needed.
+        try:
+            outcome = _sweep_one(run, now, silent_since)
+        except Exception:
+            logger.exception("Sweeper: run %s could not be swept", run.public_id)
+            continue
+        ended += outcome == "ended"
+        resent += outcome == "resent"
     running_agents = Run.objects.filter(status=Run.Status.RUNNING).values("agent_id")
     unclaimed = Run.objects.filter(
         status=Run.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
@@ -697,6 +697,35 @@ def sweep_stuck_runs(now: datetime | None = None) -> tuple[int, int]:
     if ended or resent:
         logger.warning("Sweeper: ended %d stuck runs, re-sent %d", ended, resent)
     return ended, resent
+
+
+def _sweep_one(run: Run, now: datetime, silent_since: datetime) -> str:
+    """End or re-send one running run if its worker is gone: "ended", "resent" or ""."""
+    from agents.tasks import execute_run
+
+    started = run.started_at or run.queued_at
+    deadline = started + timedelta(seconds=run.agent.max_runtime_seconds)
+    heartbeat = run.heartbeat_at or started
+    stale = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempt=run.attempt)
+    silent = heartbeat < silent_since
+    if deadline + STUCK_GRACE < now or (
+        silent and (run.attempt >= MAX_ATTEMPTS or deadline <= now)
+    ):
+        with transaction.atomic():  # seen ended only with its proposals settled
+            if stale.update(
+                status=Run.Status.TIMED_OUT,
+                finished_at=now,
+                error="The worker running this run stopped responding; the sweeper ended it.",
+                **trace_totals(run),
+            ):
+                run.status = Run.Status.TIMED_OUT
+                memories.settle_or_refuse_run_proposals(run)  # its held proposals are refused
+                return "ended"
+    elif silent and stale.update(status=Run.Status.QUEUED):
+        logger.warning("Run %s lost its worker; claiming it again", run.public_id)
+        execute_run.delay(run.pk)
+        return "resent"
+    return ""
 
 
 def cancel_run(run: Run, by: User | None) -> bool:

@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from agencyops.params import positive_int
 from agents import costs, dreams, grading, quality, scheduling, services, webhooks
 from agents import memory as memories
 from agents.engine.memory import select_window
@@ -106,11 +107,8 @@ def schedule_preview_context(
     """What the schedule means, and when it fires next, for the form and the agent page."""
     if not cron.strip():
         return {"preview_note": "No schedule: the agent runs only when someone presses Run now."}
-    client = (
-        Client.objects.for_agency(request.agency).filter(pk=client_pk).first()
-        if client_pk.isdigit()
-        else None
-    )
+    pk = positive_int(client_pk)
+    client = Client.objects.for_agency(request.agency).filter(pk=pk).first() if pk else None
     tz_name = tz_name.strip() or (client.timezone if client else "UTC")
     try:
         schedule = scheduling.parse_schedule(cron, tz_name)

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from agencyops.params import positive_int
 from agents import dreams
 from agents import memory as memories
 from agents.forms import MemoryForm, ProposalEditForm
@@ -190,11 +191,11 @@ def memory_expire(request: AgencyRequest, agency_slug: str, memory_id: UUID) -> 
 @require_POST
 def memory_restore(request: AgencyRequest, agency_slug: str, memory_id: UUID) -> HttpResponse:
     memory = get_for_agency_or_404(Memory, request.agency, public_id=memory_id)
-    number = request.POST.get("version", "")
+    number = positive_int(request.POST.get("version"))
     try:
-        if not number.isdigit():
+        if number is None:
             raise ServiceError("Pick a version to restore.")
-        memories.restore_version(memory, int(number), request.user)
+        memories.restore_version(memory, number, request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -205,11 +206,11 @@ def memory_restore(request: AgencyRequest, agency_slug: str, memory_id: UUID) ->
 @require_POST
 def store_rollback(request: AgencyRequest, agency_slug: str, store_id: UUID) -> HttpResponse:
     store = get_for_agency_or_404(MemoryStore, request.agency, public_id=store_id)
-    version = request.POST.get("version", "")
+    version = positive_int(request.POST.get("version"))
     try:
-        if not version.isdigit():
+        if version is None:
             raise ServiceError("Pick a point in the store's history.")
-        changed = memories.rollback_store(store, int(version), request.user)
+        changed = memories.rollback_store(store, version, request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

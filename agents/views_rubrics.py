@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from agents import grading, rubric_library, services
 from agents.engine.rubric import (
     Criterion,
+    Problem,
     Rubric,
     RubricError,
     dump_rubric,
@@ -96,11 +97,16 @@ def rubric_edit(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Htt
     text = current.source if current else STARTER_HINT
     if starter is not None:
         text = starter.text
-    return render(
-        request,
-        "agents/rubric_edit.html",
-        _editor_context(request, agent, text, current, starter=starter),
-    )
+    context = _editor_context(request, agent, text, current, starter=starter)
+    if starter is None and current is not None and context.get("problems"):
+        # Saved before a check was added (anchors, the size limit): it still grades
+        # as published; only saving this text again needs the problems fixed.
+        messages.warning(
+            request,
+            f"Version {current.number} was saved before today's checks. Runs are still "
+            "graded against it as published; fix the problems listed to save its text again.",
+        )
+    return render(request, "agents/rubric_edit.html", context)
 
 
 @role_required(Role.ADMIN)
@@ -172,12 +178,14 @@ def rubric_form(request: AgencyRequest, agency_slug: str, agent_id: UUID) -> Htt
     """The same rubric as fields; saving writes YAML and goes through the same check."""
     agent = get_for_agency_or_404(Agent, request.agency, public_id=agent_id)
     current = grading.current_rubric(agent.pk)
-    initial_settings, initial_criteria = _form_initial(
-        grading.rubric_of(current) if current else None
-    )
+    problems: list[Problem] = []
+    try:
+        saved = grading.rubric_of(current) if current else None
+    except RubricError as exc:  # a saved definition that no longer checks: say why
+        saved, problems = None, exc.problems
+    initial_settings, initial_criteria = _form_initial(saved)
     settings_form = RubricSettingsForm(request.POST or None, initial=initial_settings)
     formset = CriterionFormSet(request.POST or None, initial=initial_criteria, prefix="c")
-    problems = []
     if request.method == "POST" and settings_form.is_valid() and formset.is_valid():
         criteria = [f.cleaned_data for f in formset.forms if f.has_changed() or f.initial]
         criteria = [c for c in criteria if c and not c.get("DELETE")]

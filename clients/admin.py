@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.decorators import secure_admin_login
+from allauth.mfa.models import Authenticator
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from agencyops.admin_security import SecretSafeAdmin
 from clients.models import Agency, Client, ClientViewer, Invitation, Membership, User
 
 # Operators log in through allauth, so two-factor and email verification apply
@@ -14,7 +18,7 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
+class UserAdmin(SecretSafeAdmin, BaseUserAdmin):  # type: ignore[type-arg]
     list_display = ("email", "username", "is_staff", "is_active", "date_joined", "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("email", "username", "first_name", "last_name")
@@ -35,7 +39,7 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AgencyAdmin(SecretSafeAdmin):
     list_display = ("name", "slug", "billing_email", "created_at")
     list_filter = ("created_at",)
     search_fields = ("name", "slug", "billing_email")
@@ -44,7 +48,7 @@ class AgencyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MembershipAdmin(SecretSafeAdmin):
     list_display = ("user", "agency", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "agency__name", "agency__slug")
@@ -54,7 +58,7 @@ class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClientAdmin(SecretSafeAdmin):
     list_display = ("name", "agency", "timezone", "contact_email", "created_at", "archived_at")
     list_filter = (("archived_at", admin.EmptyFieldListFilter), "timezone")
     search_fields = ("name", "website", "contact_email", "agency__name")
@@ -66,7 +70,7 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ClientViewer)
-class ClientViewerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClientViewerAdmin(SecretSafeAdmin):
     list_display = ("user", "client", "agency", "created_at")
     list_filter = ("agency",)
     search_fields = ("user__email", "client__name", "agency__name")
@@ -76,18 +80,32 @@ class ClientViewerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class InvitationAdmin(SecretSafeAdmin):
     list_display = ("email", "agency", "role", "status", "created_at", "expires_at")
     list_filter = ("status", "role")
     search_fields = ("email", "agency__name")
     list_select_related = ("agency",)
     raw_id_fields = ("agency", "client", "invited_by", "accepted_by")
-    # Only a hash of the token is stored; it is neither shown nor filterable.
+    # Only a hash of the token is stored; it is neither shown nor filterable
+    # (SecretSafeAdmin refuses lookups on it).
     exclude = ("token_hash",)
     readonly_fields = ("public_id", "created_at", "accepted_at", "accepted_by")
 
-    def lookup_allowed(self, lookup: str, value: str, request: object = None) -> bool:
-        # Filtering by the hash from the URL would let staff probe for it.
-        if lookup.startswith("token_hash"):
-            return False
-        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
+
+# allauth's own admin for authenticators shows `data`, which holds the TOTP secret
+# and the recovery-code seed in clear, and lets a filter probe it.
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(SecretSafeAdmin):
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type", "created_at", "last_used_at")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    # Operators may remove a lost authenticator; setting one up is the user's own.
+    exclude = ("data",)
+    readonly_fields = ("user", "type", "created_at", "last_used_at")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False

@@ -14,7 +14,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, Concatenate
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
@@ -47,8 +47,9 @@ def get_for_agency_or_404[M: models.Model](model: type[M], agency: Agency, **loo
     manager = model._default_manager
     try:
         return manager.get(agency=agency, **lookup)
-    except (ObjectDoesNotExist, ValueError, TypeError):
-        # A malformed UUID in a lookup is as unknown as a missing row.
+    except (ObjectDoesNotExist, ValidationError, ValueError, TypeError):
+        # A malformed value in a lookup (a UUIDField raises ValidationError, an
+        # integer field ValueError) is as unknown as a missing row.
         raise Http404(f"No {model._meta.verbose_name} here.") from None
 
 

@@ -33,7 +33,11 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-ACCOUNT_RATE_LIMITS = False
+# Rate limits would make tests that log in often depend on each other; the tests
+# of the limits turn them back on with the project's values and a Redis cache.
+ACCOUNT_RATE_LIMITS = False  # type: ignore[assignment]  # allauth reads False as "all off"
+# One test process needs no shared cache, and this one starts empty every run.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # WhiteNoise serves from the finders, as `runserver` would, without collectstatic.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = Path(DATA_DIR) / "static"

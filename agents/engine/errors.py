@@ -1,6 +1,8 @@
-"""Errors the engine tells apart: worth retrying, or final."""
+"""Errors the engine tells apart: worth retrying, final, or a reply that cannot be read."""
 
 from __future__ import annotations
+
+from agents.engine.types import Usage
 
 
 class ModelError(Exception):
@@ -24,3 +26,18 @@ class TransientModelError(ModelError):
 
 class PermanentModelError(ModelError):
     """A request the model API refuses as such (bad request, auth, not found)."""
+
+
+class MalformedModelOutputError(ModelError):
+    """A reply that came (and was paid for) but cannot be read, e.g. tool input that is not JSON.
+
+    Not transient (the API is fine) and not permanent (asking again usually gets a
+    readable reply): the caller decides. `usage` is what the reply cost, as far as
+    the stream told before it broke.
+    """
+
+    def __init__(self, message: str, usage: Usage | None = None, partial: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage or Usage()
+        # What the model sent, whole: whoever stores it redacts secrets, then cuts it.
+        self.partial = partial

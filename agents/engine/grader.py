@@ -15,14 +15,15 @@ from __future__ import annotations
 import functools
 import random
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from agents.engine.forced import call_forced_tool
+from agents.engine.forced import TRACE_TEXT_CHARS, ForcedAnswer, call_forced_tool
 from agents.engine.llm import ModelClient, ModelRequest
-from agents.engine.loop import Clock, EventSink, SystemClock, redact
+from agents.engine.loop import Clock, EventSink, SystemClock, capped, redact
 from agents.engine.rubric import (
+    VERDICT_TEXT_CHARS,
     GraderOutputError,
     Rubric,
     Verdict,
@@ -38,6 +39,8 @@ SAMPLES_NEAR_FLOOR = 3
 # Characters of each artifact, and of all of them, the grader reads.
 ARTIFACT_CHARS = 8_000
 ARTIFACTS_TOTAL_CHARS = 40_000
+# After an answer cut off at max_tokens, the next call gets twice the room, up to this.
+MAX_TOKENS_CEILING = 16_384
 
 GRADER_SYSTEM = (
     "You are a strict, fair grader for a digital agency. You judge one piece of work "
@@ -46,7 +49,10 @@ GRADER_SYSTEM = (
     "missing), and give concrete feedback the author can act on. Hard criteria are "
     "pass or fail. Soft criteria are scored 0 to 10 and pass when the score reaches "
     "the rubric's floor. Answer only by calling the submit_verdicts tool, once, with "
-    "one verdict for every criterion."
+    "one verdict for every criterion: its pass flag, a score from 0 to 10 that agrees "
+    "with it (a hard criterion's is 10 if it passes, 0 if not), and non-empty evidence "
+    "and feedback. Be concise: evidence is a short quote or pointer (a sentence or "
+    "two), feedback a few sentences at most."
 )
 
 
@@ -86,7 +92,10 @@ class GradeResult:
 
 
 def verdict_tool(rubric: Rubric) -> ToolSpec:
+    """The tool the grader must call: its schema says what `parse_verdicts` enforces."""
     keys = [c.key for c in rubric.criteria]
+    floor = f"{rubric.floor:g}"
+    text = {"type": "string", "minLength": 1, "maxLength": VERDICT_TEXT_CHARS}
     verdict = {
         "type": "object",
         "properties": {
@@ -96,22 +105,36 @@ def verdict_tool(rubric: Rubric) -> ToolSpec:
                 "type": "number",
                 "minimum": 0,
                 "maximum": 10,
-                "description": "0 to 10; required for soft criteria.",
+                "description": f"0 to 10. It must agree with `passed`: {floor} or more if "
+                f"passed, below {floor} if not. A hard criterion's is 10 or 0.",
             },
             "evidence": {
-                "type": "string",
-                "description": "A quote from the work, or what is missing from it.",
+                **text,
+                "description": "A short quote from the work (a sentence or two), or what "
+                "is missing from it. Not blank.",
             },
-            "feedback": {"type": "string", "description": "What to change, concretely."},
+            "feedback": {
+                **text,
+                "description": "What to change, concretely and briefly (a few sentences). "
+                "Not blank, above all when failed.",
+            },
         },
-        "required": ["key", "passed", "evidence", "feedback"],
+        "required": ["key", "passed", "score", "evidence", "feedback"],
     }
     return ToolSpec(
         name=TOOL_NAME,
         description="Submit one verdict for every criterion of the rubric.",
         input_schema={
             "type": "object",
-            "properties": {"verdicts": {"type": "array", "items": verdict}},
+            "properties": {
+                "verdicts": {
+                    "type": "array",
+                    "items": verdict,
+                    # Exactly one per criterion: none missing, none judged twice.
+                    "minItems": len(keys),
+                    "maxItems": len(keys),
+                },
+            },
             "required": ["verdicts"],
         },
     )
@@ -172,29 +195,52 @@ class _State:
     cost: Decimal = Decimal(0)
     calls: int = 0
     error: str = ""
+    # Raised after an answer cut off at max_tokens, for the rest of this grade.
+    max_tokens: int = 0
 
     def emit(self, type_: str, data: dict[str, Any], **kwargs: Any) -> None:
-        data = {"attempt": self.attempt_number, **data}
-        self.sink.emit(Event(type_, redact(data, self.job.secrets), **kwargs))
+        """Redact, then cut each string for the trace: a cut must not split a secret."""
+        data = redact({"attempt": self.attempt_number, **data}, self.job.secrets)
+        self.sink.emit(Event(type_, capped(data, TRACE_TEXT_CHARS), **kwargs))
 
     def sample(self) -> dict[str, Verdict] | None:
         """One validated verdict set, asking again after a bad answer; None if none came."""
         for tries in range(1, self.job.invalid_attempts + 1):
-            raw = self.call()
-            if raw is None:
-                return None
+            answer = self.call()
+            if answer.tool_input is None and not answer.invalid:
+                return None  # the model API failed: retried already, asking again won't help
             try:
-                return _parse(self.job.rubric, raw)
+                if answer.invalid:
+                    if answer.stop_reason == "max_tokens":
+                        self.more_room()
+                    # Cut off or unreadable: never a verdict, however whole it looks.
+                    raise GraderOutputError(answer.error)
+                # Redacted before parse_verdicts cuts evidence and feedback to size.
+                return _parse(self.job.rubric, redact(answer.tool_input, self.job.secrets))
             except GraderOutputError as exc:
-                self.error = f"The grader's answer was not valid: {exc}"
+                # A cut-off or unreadable answer's error already says what was wrong with it.
+                self.error = (
+                    str(exc) if answer.invalid else f"The grader's answer was not valid: {exc}"
+                )
                 self.emit(
                     "grade.invalid",
                     {"error": str(exc), "try": tries, "final": tries == self.job.invalid_attempts},
                 )
         return None
 
-    @functools.cached_property
+    def more_room(self) -> None:
+        """Twice the max_tokens for the next calls, up to MAX_TOKENS_CEILING (never less)."""
+        current = self.max_tokens or self.job.max_tokens
+        self.max_tokens = max(current, min(current * 2, MAX_TOKENS_CEILING))
+
+    @property
     def request(self) -> ModelRequest:
+        """The call's request, with the max_tokens this grade has reached."""
+        base = self._request
+        return replace(base, max_tokens=self.max_tokens) if self.max_tokens else base
+
+    @functools.cached_property
+    def _request(self) -> ModelRequest:
         """The same for every call of this grade (samples and retries): built once."""
         job = self.job
         return ModelRequest(
@@ -207,8 +253,8 @@ class _State:
             tool_choice={"type": "tool", "name": TOOL_NAME},
         )
 
-    def call(self) -> Any:
-        """The tool input of one grader call, with transient errors retried; None on failure."""
+    def call(self) -> ForcedAnswer:
+        """One grader call, with transient errors retried; its spend is counted here."""
         job = self.job
         answer = call_forced_tool(
             self.client,
@@ -226,7 +272,7 @@ class _State:
         self.calls += int(answer.called)
         if answer.error:
             self.error = answer.error
-        return answer.tool_input
+        return answer
 
     def result(self, samples: list[dict[str, Verdict]] | None) -> GradeResult:
         if not samples:

@@ -2,8 +2,8 @@
 
 Every step goes to the event sink as it happens. The loop stops, with a reason,
 at the run's deadline, before a call that could pass the run's budget, after
-`max_turns`, on a permanent model error, or once transient errors have used up
-the retry policy.
+`max_turns`, on a permanent model error, or once transient errors (or replies
+that cannot be read) have used up the retry policy.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from agents.engine.errors import ModelError, PermanentModelError, TransientModelError
+from agents.engine.errors import (
+    MalformedModelOutputError,
+    ModelError,
+    PermanentModelError,
+    TransientModelError,
+)
 from agents.engine.llm import ModelClient, ModelRequest, ModelTurn
 from agents.engine.pricing import PER_TOKEN, cost_of
 from agents.engine.types import (
@@ -32,6 +37,10 @@ from agents.engine.types import (
 
 # A rough, deliberately generous size of a token, for the budget guard only.
 CHARS_PER_TOKEN = 3
+# How much of an unreadable tool input, and of a tool's result, the trace keeps.
+PARTIAL_CHARS = 1_000
+TOOL_RESULT_CHARS = 4_000
+CUT = "… [cut]"
 
 
 class EventSink(Protocol):
@@ -80,6 +89,21 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+def capped(value: Any, limit: int, marker: str = CUT) -> Any:
+    """`value` (str, list or dict, nested) with every string longer than `limit` cut.
+
+    Cut only what is redacted already: a cut through a secret leaves a piece of
+    it that `redact` no longer recognises.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return value[: max(limit - len(marker), 0)] + marker
+    if isinstance(value, list):
+        return [capped(v, limit, marker) for v in value]
+    if isinstance(value, dict):
+        return {k: capped(v, limit, marker) for k, v in value.items()}
+    return value
+
+
 def backoff_delay(
     attempt: int, retry: RetryPolicy, retry_after: float | None, rng: random.Random
 ) -> float:
@@ -104,14 +128,28 @@ class _Run:
     def emit(self, type_: str, data: dict[str, Any], **kwargs: Any) -> None:
         self.sink.emit(Event(type_, redact(data, self.job.secrets), **kwargs))
 
+    def cut(self, text: str, limit: int) -> str:
+        """`text` redacted, then cut to `limit` characters (in that order)."""
+        return str(capped(redact(text, self.job.secrets), limit, ""))
+
     def give_up(
-        self, exc: ModelError, status: RunStatus, error: str, turn_number: int, spent_ms: int = 0
+        self,
+        exc: ModelError,
+        status: RunStatus,
+        error: str,
+        turn_number: int,
+        spent_ms: int = 0,
+        **spend: Any,
     ) -> RunOutcome:
-        """Record the model error that ends the run, and end it."""
+        """Record the model error that ends the run, and end it.
+
+        `spend` (usage, cost_usd) is what a failed call cost when it cost anything.
+        """
         self.emit(
             "model.error",
             {"turn": turn_number, "error": exc.message, "status": exc.status, "final": True},
             duration_ms=spent_ms,
+            **spend,
         )
         return self.outcome(status, error=error, turns=turn_number - 1)
 
@@ -276,6 +314,47 @@ def _call_with_retries(
             return run.give_up(
                 exc, "failed", f"The model API refused the request: {exc.message}", turn_number
             )
+        except MalformedModelOutputError as exc:
+            # The reply came and was paid for, but cannot be read (its tool input is not
+            # JSON): count its spend, and ask again at once (the API is fine, no backoff).
+            spent = int((run.clock.monotonic() - started) * 1000)
+            cost = cost_of(exc.usage, job.price)
+            run.usage += exc.usage
+            run.cost += cost
+            spend = {"usage": exc.usage, "cost_usd": cost}
+            error = f"The model's reply could not be read ({exc.message})"
+            if attempt + 1 >= job.retry.attempts:
+                return run.give_up(
+                    exc,
+                    "failed",
+                    f"{error} after {job.retry.attempts} attempts.",
+                    turn_number,
+                    spent,
+                    **spend,
+                )
+            if job.budget_usd is not None and run.cost + run.worst_case_cost() > job.budget_usd:
+                return run.give_up(
+                    exc,
+                    "failed",
+                    f"{error}, and asking again could pass the ${job.budget_usd} budget.",
+                    turn_number,
+                    spent,
+                    **spend,
+                )
+            run.emit(
+                "model.retry",
+                {
+                    "turn": turn_number,
+                    "attempt": attempt + 1,
+                    "error": exc.message,
+                    "status": None,
+                    "wait_s": 0,
+                    "partial_json": run.cut(exc.partial, PARTIAL_CHARS),
+                },
+                duration_ms=spent,
+                **spend,
+            )
+            continue
         cost = cost_of(turn.usage, job.price)
         run.usage += turn.usage
         run.cost += cost
@@ -311,7 +390,7 @@ def _run_tool(run: _Run, tools: ToolBox, use: dict[str, Any]) -> dict[str, Any]:
             "tool_use_id": use["id"],
             "name": name,
             "is_error": result.is_error,
-            "content": result.content[:4000],
+            "content": run.cut(result.content, TOOL_RESULT_CHARS),
             "size": len(result.content),
         },
         duration_ms=int((run.clock.monotonic() - started) * 1000),

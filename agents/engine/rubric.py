@@ -12,17 +12,24 @@ or says "pass" against its own score is a grader error, never a pass.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import yaml
+from yaml.composer import ComposerError
 
 Kind = Literal["hard", "soft"]
 KEY = re.compile(r"[a-z][a-z0-9_]{0,49}")
 DEFAULT_FLOOR = 7.5
 HARD_PASS, HARD_FAIL = 10.0, 0.0
+# A rubric is a page or two (the starters are about 2,300 characters); far larger is a
+# mistake or an attack, and parsing costs time in proportion to size.
+MAX_SOURCE_CHARS = 20_000
+# Criteria sit three levels down (criteria, item, bands); 20 leaves room for mistakes.
+MAX_DEPTH = 20
 
 
 @dataclass(frozen=True)
@@ -74,21 +81,86 @@ def load_rubric(text: str) -> Rubric:
     """Parse YAML (JSON is YAML too) into a Rubric, or raise RubricError with every problem."""
     if not text.strip():
         raise RubricError([Problem(0, "", "The rubric is empty.")])
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 0
-        raise RubricError([Problem(line, "", f"Not valid YAML: {exc.problem}.")]) from None
-    except yaml.YAMLError as exc:
-        raise RubricError([Problem(0, "", f"Not valid YAML: {exc}.")]) from None
+    if len(text) > MAX_SOURCE_CHARS:
+        raise RubricError(
+            [
+                Problem(
+                    0,
+                    "",
+                    f"The rubric is {len(text):,} characters long; the limit is "
+                    f"{MAX_SOURCE_CHARS:,}.",
+                )
+            ]
+        )
+    node, data = _parse_yaml(text)
     lines = _line_index(node)
     problems: list[Problem] = []
     rubric = _build(data, lines, problems)
     if problems or rubric is None:
         raise RubricError(problems)
     return rubric
+
+
+def rubric_from_data(data: Any) -> Rubric:
+    """A Rubric from plain data, such as a saved definition (`rubric_data`'s output).
+
+    Checked field by field as `load_rubric` checks parsed text, so nothing half-valid
+    loads; the limits on text (size, anchors, depth) do not apply, as there is none.
+    Raises RubricError with every problem (without line numbers).
+    """
+    problems: list[Problem] = []
+    rubric = _build(data, {}, problems)
+    if problems or rubric is None:
+        raise RubricError(problems)
+    return rubric
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with a depth limit.
+
+    An alias makes the document a graph: a few hundred bytes of nested aliases
+    expand to millions of nodes (the "billion laughs"). A rubric never needs one,
+    so the first anchor or alias is refused before anything is expanded, and
+    without them every later step is linear in the text's size.
+    """
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ComposerError(
+                None,
+                None,
+                "anchors (&name) and aliases (*name) are not allowed in a rubric",
+                event.start_mark,
+            )
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree and its data, composed once; RubricError when not YAML."""
+    loader = _PlainLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise RubricError([Problem(line, "", f"Not valid YAML: {exc.problem}.")]) from None
+    except yaml.YAMLError as exc:
+        raise RubricError([Problem(0, "", f"Not valid YAML: {exc}.")]) from None
+    finally:
+        loader.dispose()
+    return node, data
 
 
 def rubric_data(rubric: Rubric) -> dict[str, Any]:
@@ -167,7 +239,7 @@ def _build(data: Any, lines: dict[str, int], problems: list[Problem]) -> Rubric 
     if cap is not None:
         try:
             cap_usd = Decimal(str(cap))
-            if not cap_usd > 0:
+            if not cap_usd.is_finite() or not cap_usd > 0:
                 raise InvalidOperation
         except InvalidOperation:
             problem("revision_cost_cap_usd", "Must be an amount in USD above 0, e.g. 0.50.")
@@ -229,27 +301,43 @@ def _number(
     *,
     exclusive_low: bool = False,
 ) -> float:
+    """`value` as a float within bounds; else a problem, and `low` (a finite stand-in)."""
+    bound = f"above {low:g}" if exclusive_low else f"from {low:g}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         problem(path, f"Must be a number from {low:g} to {high:g}.")
         return low
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML's .nan and .inf: NaN passes every comparison below, and neither is
+        # JSON, so the saved definition would not store.
+        shown = "not a number (NaN)" if math.isnan(value) else "infinite"
+        problem(path, f"Must be a finite number {bound} up to {high:g}; it is {shown}.")
+        return low
     if value > high or value < low or (exclusive_low and value == low):
-        bound = f"above {low:g}" if exclusive_low else f"from {low:g}"
-        problem(path, f"Must be a number {bound} up to {high:g}; it is {value:g}.")
+        # An int can be too large for a float (and for :g): say so instead of crashing.
+        shown = f"{value:g}" if abs(value) < 1e300 else "far too large"
+        problem(path, f"Must be a number {bound} up to {high:g}; it is {shown}.")
+        return low
     return float(value)
 
 
 # ---------------------------------------------------------------- grades
 
 
+# Characters of evidence and of feedback kept per criterion: the run page shows
+# them all, and a grader once sent 5 MB of evidence.
+VERDICT_TEXT_CHARS = 2_000
+CUT = "… [cut]"
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The grader's judgement of one criterion."""
+    """The grader's judgement of one criterion, as checked by `parse_verdicts`."""
 
     key: str
-    score: float  # 0 to 10; a hard criterion's is 10 (pass) or 0 (fail)
+    score: float  # finite, 0 to 10; a hard criterion's is 10 (pass) or 0 (fail)
     passed: bool
-    evidence: str
-    feedback: str
+    evidence: str  # non-blank, at most VERDICT_TEXT_CHARS
+    feedback: str  # non-blank, at most VERDICT_TEXT_CHARS
 
 
 class GraderOutputError(ValueError):
@@ -257,7 +345,14 @@ class GraderOutputError(ValueError):
 
 
 def parse_verdicts(rubric: Rubric, raw: Any) -> dict[str, Verdict]:
-    """Check the grader's tool input against the rubric, failing closed on anything odd."""
+    """Check the grader's tool input against the rubric, failing closed on anything odd.
+
+    Each criterion exactly once, with a pass flag; a score (required for soft
+    criteria, optional for hard ones) that is a finite number from 0 to 10 and
+    agrees with the flag and the floor; non-blank evidence and feedback (at least
+    one letter or digit, in any script), cut to VERDICT_TEXT_CHARS. Anything else
+    raises GraderOutputError.
+    """
     if not isinstance(raw, dict) or not isinstance(raw.get("verdicts"), list):
         raise GraderOutputError("The grader's answer has no list of verdicts.")
     verdicts: dict[str, Verdict] = {}
@@ -266,34 +361,76 @@ def parse_verdicts(rubric: Rubric, raw: Any) -> dict[str, Verdict]:
             raise GraderOutputError("A verdict is not an object.")
         key = item.get("key")
         if not isinstance(key, str) or key not in {c.key for c in rubric.criteria}:
-            raise GraderOutputError(f"A verdict names an unknown criterion: {key!r}.")
+            raise GraderOutputError(f"A verdict names an unknown criterion: {_shown(key)}.")
         if key in verdicts:
             raise GraderOutputError(f"Criterion {key!r} was judged twice.")
-        criterion = rubric.criterion(key)
         passed = item.get("passed")
         if not isinstance(passed, bool):
             raise GraderOutputError(f"Criterion {key!r} has no pass or fail.")
-        score: Any = item.get("score")
-        if criterion.kind == "hard":
-            score = HARD_PASS if passed else HARD_FAIL
-        else:
-            if isinstance(score, bool) or not isinstance(score, int | float):
-                raise GraderOutputError(f"Criterion {key!r} has no score.")
-            if not 0 <= score <= 10:
-                raise GraderOutputError(f"Criterion {key!r} scored {score}, outside 0 to 10.")
-            if passed != (score >= rubric.floor):
-                raise GraderOutputError(
-                    f"Criterion {key!r} says passed={passed} against its score {score} "
-                    f"and the floor {rubric.floor:g}."
-                )
-        evidence, feedback = item.get("evidence"), item.get("feedback")
-        if not isinstance(evidence, str) or not isinstance(feedback, str):
-            raise GraderOutputError(f"Criterion {key!r} lacks evidence or feedback text.")
-        verdicts[key] = Verdict(key, float(score), passed, evidence, feedback)
+        score = _score(rubric, rubric.criterion(key), item, passed)
+        evidence = _text(key, item, "evidence")
+        feedback = _text(key, item, "feedback", failed=not passed)
+        verdicts[key] = Verdict(key, score, passed, evidence, feedback)
     missing = [c.key for c in rubric.criteria if c.key not in verdicts]
     if missing:
         raise GraderOutputError(f"The grader did not judge: {', '.join(missing)}.")
     return verdicts
+
+
+def _score(rubric: Rubric, criterion: Criterion, item: dict[str, Any], passed: bool) -> float:
+    """The verdict's score, checked: first what it is, then whether it agrees with `passed`."""
+    key = criterion.key
+    if "score" not in item and criterion.kind == "hard":
+        return HARD_PASS if passed else HARD_FAIL
+    score = item.get("score")
+    if score is None:
+        raise GraderOutputError(f"Criterion {key!r} has no score.")
+    # bool is an int in Python; "10" is text. Neither is a score.
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        raise GraderOutputError(
+            f"Criterion {key!r} has a score that is not a number: {_shown(score)}."
+        )
+    if isinstance(score, float) and not math.isfinite(score):
+        raise GraderOutputError(f"Criterion {key!r} scored {score}, not a finite number.")
+    if not 0 <= score <= 10:
+        raise GraderOutputError(f"Criterion {key!r} scored {_shown(score)}, outside 0 to 10.")
+    # A hard criterion's canonical 0 agrees with a fail even at a floor of 0.
+    canonical = criterion.kind == "hard" and score == (HARD_PASS if passed else HARD_FAIL)
+    if passed != (score >= rubric.floor) and not canonical:
+        raise GraderOutputError(
+            f"Criterion {key!r} says passed={passed} against its score {score:g} "
+            f"and the floor {rubric.floor:g}."
+        )
+    if criterion.kind == "hard":
+        # A gate counts 10 or 0 in the weighted mean, whatever score agreed with it.
+        return HARD_PASS if passed else HARD_FAIL
+    return float(score)
+
+
+def _text(key: str, item: dict[str, Any], name: str, *, failed: bool = False) -> str:
+    """Evidence or feedback: non-blank text, cut visibly to VERDICT_TEXT_CHARS.
+
+    Blank is anything without a letter or digit: strip() keeps zero-width and
+    replacement characters (U+200B, U+FEFF, U+FFFD, which a NUL becomes) and
+    punctuation such as "...", none of which says anything.
+    """
+    text = item.get(name)
+    if not isinstance(text, str):
+        raise GraderOutputError(f"Criterion {key!r} lacks {name} text.")
+    text = text.strip()
+    if not any(ch.isalnum() for ch in text):
+        if failed:
+            raise GraderOutputError(f"Criterion {key!r} failed without feedback to act on.")
+        raise GraderOutputError(f"Criterion {key!r} has blank {name}.")
+    if len(text) > VERDICT_TEXT_CHARS:
+        text = text[: VERDICT_TEXT_CHARS - len(CUT)] + CUT
+    return text
+
+
+def _shown(value: Any) -> str:
+    """A model-sent value for an error message, short (it may be megabytes)."""
+    shown = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def overall_score(rubric: Rubric, verdicts: dict[str, Verdict]) -> float:

@@ -24,14 +24,36 @@ DREAM_TOOL = "submit_memory_changes"
 REVISION_HEADING = re.compile(r"^## Revision (\d+) of this run", re.MULTILINE)
 
 
+# A tool use's `raw_json` is streamed as its input_json_delta text verbatim: how a
+# script makes the model send what JSON cannot carry (NaN, Infinity) or broken JSON.
+# Inside the server the block carries it under this key, never on the wire.
+RAW_JSON = "_raw_json"
+# In `fail_first`: serve a reply whose tool input is broken JSON before the real one.
+MALFORMED = "malformed"
+# In `fail_first`: serve the reply's stream cut short before the real one (`end_early`).
+ENDED_EARLY = "ended_early"
+
+
 @dataclass(frozen=True)
 class Turn:
-    """One assistant reply. `fail_first` lists error statuses served before it succeeds."""
+    """One assistant reply. `fail_first` lists error statuses served before it succeeds.
+
+    `fail_first` may also hold MALFORMED: a reply whose tool input is not JSON, or
+    ENDED_EARLY: this reply with `end_early`. A tool use may carry `raw_json`, the
+    exact text of its input as streamed (its `input` is then ignored); with
+    `stop_reason: "max_tokens"` and a cut text, a truncated answer.
+
+    `end_early`: the stream sends every content block whole, then the connection
+    closes cleanly with no message_delta (so no stop reason) and no message_stop,
+    as when a proxy or the network ends a response early. A reply that is not
+    streamed comes with `stop_reason: null`.
+    """
 
     text: str = ""
     tool_uses: tuple[dict[str, Any], ...] = ()
     stop_reason: str | None = None
-    fail_first: tuple[int, ...] = ()
+    fail_first: tuple[int | str, ...] = ()
+    end_early: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Turn:
@@ -40,6 +62,7 @@ class Turn:
             tool_uses=tuple(data.get("tool_uses", ())),
             stop_reason=data.get("stop_reason"),
             fail_first=tuple(data.get("fail_first", ())),
+            end_early=bool(data.get("end_early", False)),
         )
 
     def content(self, turn_index: int) -> list[dict[str, Any]]:
@@ -47,18 +70,28 @@ class Turn:
         if self.text:
             blocks.append({"type": "text", "text": self.text})
         for n, use in enumerate(self.tool_uses):
-            blocks.append(
-                {
-                    "type": "tool_use",
-                    "id": f"toolu_sim{turn_index:02d}{n:02d}",
-                    "name": use["name"],
-                    "input": use.get("input", {}),
-                }
-            )
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_sim{turn_index:02d}{n:02d}",
+                "name": use["name"],
+                "input": use.get("input", {}),
+            }
+            if "raw_json" in use:
+                block[RAW_JSON] = str(use["raw_json"])
+            blocks.append(block)
         return blocks
 
     def final_stop_reason(self) -> str:
         return self.stop_reason or ("tool_use" if self.tool_uses else "end_turn")
+
+    def malformed(self) -> Turn:
+        """This reply with its (first) tool's input broken mid-way, as a model can send it."""
+        name = self.tool_uses[0]["name"] if self.tool_uses else "tool"
+        return Turn(self.text, ({"name": name, "raw_json": '{"broken": }'},))
+
+    def ended_early(self) -> Turn:
+        """This reply, its stream ending before it finished."""
+        return Turn(self.text, self.tool_uses, self.stop_reason, end_early=True)
 
 
 @dataclass
@@ -259,8 +292,8 @@ def generated_verdicts(body: dict[str, Any], tool: str) -> Turn:
             if passed
             else f"Cover this: {criterion.get('description', '')}",
         }
-        if criterion.get("kind") != "hard":
-            verdict["score"] = score
+        # The tool's schema asks a score of every verdict: a gate's is 10 or 0.
+        verdict["score"] = score if criterion.get("kind") != "hard" else 10 if passed else 0
         verdicts.append(verdict)
     return Turn(tool_uses=({"name": tool, "input": {"verdicts": verdicts}},))
 

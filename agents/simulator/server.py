@@ -21,6 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from agents.simulator.conversations import (
+    ENDED_EARLY,
+    MALFORMED,
+    RAW_JSON,
     Script,
     Turn,
     assistant_turns,
@@ -135,7 +138,12 @@ class SimulatorState:
             served = self.failures_served.get(key, 0)
             if served < len(turn.fail_first):
                 self.failures_served[key] = served + 1
-                return turn.fail_first[served]
+                failure = turn.fail_first[served]
+                if failure == MALFORMED:
+                    return turn.malformed()
+                if failure == ENDED_EARLY:
+                    return turn.ended_early()
+                return int(failure)
             if grader:
                 self.grader_calls[name] = position + 1
         return turn
@@ -228,22 +236,44 @@ class _Handler(BaseHTTPRequestHandler):
             return
         position = assistant_turns(body)
         content = turn.content(position)
+        # Scripted raw tool input: streamed verbatim; a whole reply carries it parsed.
+        raw_inputs = {n: b.pop(RAW_JSON) for n, b in enumerate(content) if RAW_JSON in b}
+        if not body.get("stream"):
+            try:
+                for n, raw in raw_inputs.items():
+                    # Python's json reads NaN and Infinity, as the SDK's parser does.
+                    content[n]["input"] = json.loads(raw)
+            except ValueError:
+                self._send_error(500, "The model's tool input was not JSON.")
+                return
         message = {
             "id": f"msg_sim_{uuid.uuid4().hex[:20]}",
             "type": "message",
             "role": "assistant",
             "model": body["model"],
             "content": content,
-            "stop_reason": turn.final_stop_reason(),
+            "stop_reason": None if turn.end_early else turn.final_stop_reason(),
             "stop_sequence": None,
             "usage": state.usage(body, content),
         }
         if body.get("stream"):
-            self._stream(message)
+            try:
+                self._stream(message, raw_inputs, turn.end_early)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client hung up mid-stream (the SDK does on tool input it cannot
+                # parse), as a real client may: nothing is left to send.
+                self.close_connection = True
         else:
             self._send_json(200, message)
 
-    def _stream(self, message: dict[str, Any]) -> None:
+    def _stream(
+        self, message: dict[str, Any], raw_inputs: dict[int, str], end_early: bool = False
+    ) -> None:
+        """Stream `message` as the API does; with `end_early`, stop after its content.
+
+        The connection then closes cleanly (`connection: close`, no error): no
+        message_delta (the stop reason and the final usage) and no message_stop.
+        """
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -290,7 +320,11 @@ class _Handler(BaseHTTPRequestHandler):
                     "content_block_start",
                     {"type": "content_block_start", "index": index, "content_block": start_block},
                 )
-                raw = json.dumps(block["input"])
+                # A script's raw text as it is; else the input as JSON, where Python
+                # writes a float NaN or infinity as NaN or Infinity, as a model might.
+                raw = raw_inputs.get(index)
+                if raw is None:
+                    raw = json.dumps(block["input"], allow_nan=True)
                 for at in range(0, len(raw), 40):
                     delta = {"type": "input_json_delta", "partial_json": raw[at : at + 40]}
                     self._event(
@@ -298,6 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
                         {"type": "content_block_delta", "index": index, "delta": delta},
                     )
             self._event("content_block_stop", {"type": "content_block_stop", "index": index})
+        if end_early:
+            return
         self._event(
             "message_delta",
             {

@@ -28,21 +28,27 @@ criteria:
 """
 
 
-def test_edit_a_rubric_with_an_error_fix_it_save_and_see_the_version_on_the_trend(
-    live_server, page, login_as, ada, client_a, shoot
-):
-    agent = make_agent(client_a, name="Nightly SEO audit")
-    v1 = services.save_rubric(agent, RUBRIC, None)
+def graded_history(agent):
+    """Publish RUBRIC as version 1 and give the agent three graded days of runs."""
+    version = services.save_rubric(agent, RUBRIC, None)
     for days in (3, 2, 1):
         when = timezone.now() - timedelta(days=days)
         make_run(
             agent,
             status=Run.Status.SUCCEEDED,
             score=8.5,
-            rubric_version=v1,
+            rubric_version=version,
             finished_at=when,
             queued_at=when,
         )
+    return version
+
+
+def test_edit_a_rubric_with_an_error_fix_it_save_and_see_the_version_on_the_trend(
+    live_server, page, login_as, ada, client_a, shoot
+):
+    agent = make_agent(client_a, name="Nightly SEO audit")
+    graded_history(agent)
     login_as(ada)
     page.goto(f"{live_server.url}/a/agency-a/agents/{agent.public_id}/")
     page.get_by_role("link", name="Rubric").click()
@@ -83,3 +89,18 @@ def test_edit_a_rubric_with_an_error_fix_it_save_and_see_the_version_on_the_tren
     expect(chart).to_contain_text("rubric v2")
     expect(chart).to_contain_text("floor 8")
     shoot("agent-quality")
+
+
+def test_an_agent_name_with_markup_shows_as_text_in_the_chart_legend(
+    live_server, page, login_as, alice, client_a, shoot
+):
+    name = '<a href="https://evil.test/">Audit</a>'
+    agent = make_agent(client_a, name=name)
+    graded_history(agent)
+    login_as(alice)
+    page.goto(f"{live_server.url}/a/agency-a/clients/{client_a.public_id}/")
+
+    legend = page.locator(".chart .legend").first
+    expect(legend).to_contain_text(name)  # the markup, shown as plain text
+    assert page.locator(".chart a[href='https://evil.test/']").count() == 0
+    shoot("client-trend-escaped-legend")

@@ -43,7 +43,7 @@ def processes_using(marker: str) -> list[int]:
     return pids
 
 
-def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def start_demo(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -64,11 +64,13 @@ def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
     }
     env |= {
         "AGENCYOPS_DATA_DIR": str(data_dir),
+        # As `make demo` sets it: DEBUG is off unless asked for.
+        "DEBUG": "true",
         "PYTHONUNBUFFERED": "1",
         "SIMULATOR_URL": f"http://127.0.0.1:{free_port()}",
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(port)],
+        [sys.executable, "manage.py", "demo", "--port", str(port), *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -214,3 +216,12 @@ def test_a_busy_port_is_reported_clearly(tmp_path):
 
     assert proc.returncode != 0
     assert f"Port {port} on 127.0.0.1 is already in use" in output
+
+
+def test_the_demo_with_debug_on_refuses_to_listen_beyond_loopback(tmp_path):
+    proc = start_demo(tmp_path, free_port(), "--host", "0.0.0.0")  # noqa: S104
+    output, _ = proc.communicate(timeout=60)
+
+    assert proc.returncode != 0
+    assert "listens on loopback only, not 0.0.0.0" in output
+    assert not (tmp_path / "agencyops.sqlite3").exists()  # stopped before setting up

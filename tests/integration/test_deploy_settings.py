@@ -77,3 +77,66 @@ def test_production_defaults_are_secure(setting):
     result = manage("shell", "--no-imports", "-c", code, **PRODUCTION_ENV)
 
     assert result.stdout.strip() == "True", result.stderr
+
+
+# ------------------------------------------------------------------ the shared cache
+# Login rate limits count in the cache: two processes must see the same counters.
+SET_PROBE = (
+    "from django.core.cache import cache; from django.conf import settings; "
+    "print(settings.CACHES['default']['BACKEND']); cache.set('{key}', 'seen', 60)"
+)
+GET_PROBE = "from django.core.cache import cache; print(cache.get('{key}'))"
+
+
+def across_two_processes(key: str, **env: str) -> tuple[str, str]:
+    """Set a key in one process and read it in another; return (backend, what was read)."""
+    wrote = manage("shell", "--no-imports", "-c", SET_PROBE.format(key=key), **env)
+    read = manage("shell", "--no-imports", "-c", GET_PROBE.format(key=key), **env)
+    assert wrote.returncode == 0, wrote.stderr
+    assert read.returncode == 0, read.stderr
+    return wrote.stdout.strip(), read.stdout.strip()
+
+
+def test_the_embedded_cache_is_a_folder_every_process_shares(tmp_path):
+    env = {**PRODUCTION_ENV, "AGENCYOPS_DATA_DIR": str(tmp_path)}
+
+    backend, read = across_two_processes("shared-probe", **env)
+
+    assert backend == "django.core.cache.backends.filebased.FileBasedCache"
+    assert read == "seen"
+    assert any((tmp_path / "cache").iterdir())
+
+
+def test_cache_url_puts_the_cache_in_redis():
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    key = f"shared-probe-{os.getpid()}"
+
+    backend, read = across_two_processes(key, **{**PRODUCTION_ENV, "CACHE_URL": url})
+
+    assert backend == "django.core.cache.backends.redis.RedisCache"
+    assert read == "seen"
+
+
+def test_a_cache_url_of_another_kind_is_refused_without_echoing_it():
+    result = manage(
+        "check", **{**PRODUCTION_ENV, "CACHE_URL": "memcached://ops:hunter2@cache:11211"}
+    )
+
+    assert result.returncode != 0
+    assert "CACHE_URL must be a redis://, rediss:// or file:// URL" in result.stderr
+    assert "not memcached:..." in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_the_trusted_proxy_settings_come_from_the_environment():
+    code = (
+        "from django.conf import settings; "
+        "print(settings.ALLAUTH_TRUSTED_PROXY_COUNT, settings.ALLAUTH_TRUSTED_CLIENT_IP_HEADER)"
+    )
+    env = {**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "2", "TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"}
+
+    assert manage("shell", "--no-imports", "-c", code, **PRODUCTION_ENV).stdout.split() == [
+        "0",
+        "None",
+    ]
+    assert manage("shell", "--no-imports", "-c", code, **env).stdout.split() == ["2", "X-Real-IP"]

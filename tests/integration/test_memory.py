@@ -21,6 +21,22 @@ def fields(key, body="Text.", **extra):
     return {"key": key, "title": key.rsplit("/", 1)[-1].title(), "body": body, **extra}
 
 
+# A run's memory tool call proposing a new note.
+PROPOSE = {
+    "name": "memory",
+    "input": {
+        "command": "propose",
+        "change": {
+            "operation": "add",
+            "key": "client/cms",
+            "title": "CMS",
+            "body": "WordPress 6.",
+            "rationale": "Seen in the page source.",
+        },
+    },
+}
+
+
 @pytest.fixture
 def store(client_a):
     return memories.store_of(make_agent(client_a))
@@ -131,20 +147,7 @@ def test_the_window_reads_live_notes_and_the_playbook_within_the_agents_budget(c
 
 @pytest.mark.django_db(transaction=True)
 def test_a_runs_proposals_count_only_if_the_run_passes(worker, simulator, client_a):
-    propose = {
-        "name": "memory",
-        "input": {
-            "command": "propose",
-            "change": {
-                "operation": "add",
-                "key": "client/cms",
-                "title": "CMS",
-                "body": "WordPress 6.",
-                "rationale": "Seen in the page source.",
-            },
-        },
-    }
-    simulator.add_script("noting", [Turn(tool_uses=(propose,)), Turn(text="# Audit\nDone.")])
+    simulator.add_script("noting", [Turn(tool_uses=(PROPOSE,)), Turn(text="# Audit\nDone.")])
     agent = make_agent(
         client_a,
         instructions="Audit. [sim:script=noting]",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents import services
-from agents.engine.rubric import load_rubric
+from agents.engine.rubric import dump_rubric, load_rubric
 from agents.models import RubricVersion
 from agents.rubric_library import starter
 from tests.factories import ClientFactory, make_agent
@@ -114,7 +114,8 @@ def test_copying_a_rubric_between_agents_of_one_agency(client, ada, client_a, ag
     refused = client.post(url(target, "copy/"), {"source": str(outsider.public_id)})
 
     copied = RubricVersion.objects.get(agent=target)
-    assert copied.source == GOOD
+    assert copied.source == dump_rubric(load_rubric(GOOD))  # the checked form, as published
+    assert copied.definition == RubricVersion.objects.get(agent=source).definition
     assert copied.note == "Copied from Source v1"
     assert refused.status_code == 404
     assert RubricVersion.objects.filter(agent=target).count() == 1

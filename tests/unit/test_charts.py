@@ -317,3 +317,16 @@ def test_the_payload_is_plain_compact_json():
     assert len(json.dumps(payload)) < 5000
     # The figure itself is left as it was.
     assert fig.layout.margin.l is None
+
+
+def test_user_strings_in_legends_and_labels_are_escaped():
+    evil = '<a href="https://evil.test">Audit</a> %{y}'
+    fleet = fleet_trend_figure({evil: [point(at(0), 6.0)]})
+    heat = heatmap_figure([(evil, {"urls": 4.0})], ["urls"])
+
+    escaped = '&lt;a href="https://evil.test"&gt;Audit&lt;/a&gt; %&#123;y}'
+    assert fleet.data[0].name == escaped
+    assert fleet.data[0].hovertemplate.startswith(escaped)
+    assert list(heat.data[0].x) == [escaped]
+    payload = json.dumps([figure_payload(fleet), figure_payload(heat)])
+    assert "<a href" not in payload

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agencyops.settings import is_loopback_host
 from agents.services import model_endpoint
 from clients.management.commands.seed_demo import DEMO_LOGINS, DEMO_PASSWORD
 
@@ -64,6 +65,13 @@ class Command(BaseCommand):
         # Python keeps it so; Ctrl-C must stop the demo however it was started.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         host, port = options["host"], options["port"]
+        if settings.DEBUG and not is_loopback_host(host):
+            # ALLOWED_HOSTS cannot protect this: anyone who reaches the port can send
+            # `Host: localhost` and get debug pages with the settings on them.
+            raise CommandError(
+                f"The demo runs with DEBUG on, so it listens on loopback only, not {host}. "
+                "To serve other machines, run it as in production (README)."
+            )
         if not _port_is_free(host, port):
             raise CommandError(
                 f"Port {port} on {host} is already in use. Stop whatever runs there "

@@ -7,13 +7,36 @@ from decimal import Decimal
 
 import pytest
 
+from agents.engine.grader import GradeJob
 from agents.engine.llm import AnthropicModelClient
+from agents.engine.rubric import load_rubric
 from agents.engine.types import AgentJob, ModelPrice, RetryPolicy
 from agents.simulator import Simulator, SimulatorConfig
 
 PRICE = ModelPrice(
     input=Decimal(3), output=Decimal(15), cache_write=Decimal("3.75"), cache_read=Decimal("0.30")
 )
+# A hard gate and a soft criterion: the grader tests' rubric.
+GRADER_RUBRIC = load_rubric(
+    """
+criteria:
+  - {key: gate, description: The report names the site., kind: hard, weight: 0.4}
+  - {key: depth, description: Findings are specific., kind: soft, weight: 0.6}
+"""
+)
+
+
+def grade_job(grader: str, **overrides) -> GradeJob:
+    """A grade of a small audit, played by the simulator's `[sim:grader=NAME]` script."""
+    values = {
+        "model": "claude-haiku-4-5",
+        "price": PRICE,
+        "rubric": GRADER_RUBRIC,
+        "task": f"Audit the site. [sim:grader={grader}]",
+        "output": "# Audit of acmebakery.test\n- Titles repeat.",
+        "retry": RetryPolicy(attempts=2, base_backoff=0.01, max_backoff=0.02),
+    }
+    return GradeJob(**{**values, **overrides})
 
 
 @pytest.fixture

@@ -6,29 +6,13 @@ import pytest
 
 from agents.engine.grader import GradeJob, grade, grader_prompt
 from agents.engine.rubric import load_rubric
-from agents.engine.types import RetryPolicy
 from agents.simulator import Turn
-from tests.unit.engine.conftest import PRICE
+from tests.unit.engine.conftest import GRADER_RUBRIC, grade_job
 
-RUBRIC = load_rubric(
-    """
-criteria:
-  - {key: gate, description: The report names the site., kind: hard, weight: 0.4}
-  - {key: depth, description: Findings are specific., kind: soft, weight: 0.6}
-"""
-)
+RUBRIC = GRADER_RUBRIC
 
 
-def job(grader: str, **overrides) -> GradeJob:
-    values = {
-        "model": "claude-haiku-4-5",
-        "price": PRICE,
-        "rubric": RUBRIC,
-        "task": f"Audit the site. [sim:grader={grader}]",
-        "output": "# Audit of acmebakery.test\n- Titles repeat.",
-        "retry": RetryPolicy(attempts=2, base_backoff=0.01, max_backoff=0.02),
-    }
-    return GradeJob(**{**values, **overrides})
+job = grade_job
 
 
 def answer(*verdicts, name="submit_verdicts"):
@@ -124,7 +108,6 @@ def test_the_prompt_carries_task_rubric_work_and_bounded_artifacts():
 def test_the_demo_grader_scores_what_the_work_covers_and_a_revision_that_answers_scores_higher(
     simulator, model, sink, clock
 ):
-    from agents.engine.grader import GradeJob
     from agents.simulator.conversations import generated_turn
 
     rubric = load_rubric(

@@ -70,6 +70,57 @@ def test_streaming_tool_input_is_reassembled(simulator):
     assert turn.tool_uses[0]["input"] == big
 
 
+def test_a_stream_can_end_early_with_no_error_and_no_stop_reason(simulator):
+    """What `end_early` plays: content, then a clean close; the SDK raises nothing."""
+    simulator.add_script(
+        "ended",
+        [Turn(text="partial", tool_uses=({"name": "t", "input": {"a": 1}},), end_early=True)],
+    )
+    client = anthropic.Anthropic(api_key="x", base_url=simulator.url, max_retries=0)
+    params = {
+        "model": "m",
+        "max_tokens": 100,
+        "system": "[sim:script=ended]",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+    with client.messages.stream(**params) as stream:
+        events = [event.type for event in stream]
+        message = stream.get_final_message()
+    whole = client.messages.create(**params)
+
+    assert "message_delta" not in events
+    assert "message_stop" not in events
+    assert events[-1] == "content_block_stop"
+    assert message.stop_reason is None
+    assert message.content[0].text == "partial"
+    assert message.content[1].input == {"a": 1}
+    assert whole.stop_reason is None  # not streamed: the same reply, no stop reason
+
+
+def test_ended_early_in_fail_first_serves_the_cut_stream_once(simulator):
+    simulator.add_script("once", [Turn(text="done", fail_first=("ended_early",))])
+    client = anthropic.Anthropic(api_key="x", base_url=simulator.url, max_retries=0)
+    params = {
+        "model": "m",
+        "max_tokens": 100,
+        "system": "[sim:script=once]",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+    reasons = []
+    for _ in range(2):
+        with client.messages.stream(**params) as stream:
+            reasons.append(stream.get_final_message().stop_reason)
+
+    assert reasons == [None, "end_turn"]
+
+
+def test_a_scripted_turn_from_json_can_end_early():
+    assert Turn.from_dict({"text": "x", "end_early": True}).end_early is True
+    assert Turn.from_dict({"text": "x"}).end_early is False
+
+
 def test_injected_errors_end_every_run_cleanly():
     """With 30% of calls failing, runs retry; each ends succeeded or failed, none hangs."""
     config = SimulatorConfig(
