@@ -38,7 +38,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from agencyops import outbound
-from agents import quality, scheduling
+from agents import quality, scheduling, services
 from agents.models import Agent, Alert, AlertChannel, AlertRule, Run
 from agents.services import schedule_slot
 from agents.webhooks import signature_for
@@ -272,10 +272,8 @@ def _open(rule: AlertRule, agent: Agent, message: str, now: datetime) -> Alert |
                 )
         except IntegrityError:
             return None  # another evaluator opened it first
-        if rule.pause_agent and rule.kind == AlertRule.Kind.CONSECUTIVE_FAILURES and agent.enabled:
-            Agent.objects.filter(pk=agent.pk).update(enabled=False)
-            agent.enabled = False
-            scheduling.sync_agent_schedule(agent)
+        pauses = rule.pause_agent and rule.kind == AlertRule.Kind.CONSECUTIVE_FAILURES
+        if pauses and services.pause_agent(agent, None):
             alert.message += " The agent was paused; resume it on its page once fixed."
             alert.save(update_fields=["message"])
     return alert
@@ -371,6 +369,36 @@ def _notify(alert: Alert, rule: AlertRule, event: str) -> None:
 
 
 # ------------------------------------------------------------------ writes
+
+
+def create_rule(agency: Agency, data: dict[str, Any]) -> AlertRule:
+    """Save a rule from its form's cleaned data (agent and channels already the agency's)."""
+    channels = data.get("channels") or []
+    if any(c.agency_id != agency.pk for c in channels) or (
+        data.get("agent") is not None and data["agent"].agency_id != agency.pk
+    ):
+        raise ServiceError("Pick agents and channels of this agency.")
+    with transaction.atomic():
+        rule = AlertRule.objects.create(
+            agency=agency,
+            kind=data["kind"],
+            agent=data.get("agent"),
+            threshold=data["threshold"],
+            pause_agent=data.get("pause_agent", False),
+            enabled=data.get("enabled", False),
+        )
+        rule.channels.set(channels)
+    return rule
+
+
+def delete_rule(rule: AlertRule) -> None:
+    """Remove a rule with its incidents (their history goes with it)."""
+    rule.delete()
+
+
+def delete_channel(channel: AlertChannel) -> None:
+    """Remove a channel; rules that used it keep their other channels."""
+    channel.delete()
 
 
 def create_channel(agency: Agency, name: str, kind: str, target: str) -> AlertChannel:

@@ -131,6 +131,12 @@ def save_agent(agent: Agent, by: User | None) -> Agent:
         # Never from this instance: it may be older than a secret change made meanwhile.
         fields = [f.name for f in Agent._meta.concrete_fields if not f.primary_key]
         agent.save(update_fields=[name for name in fields if name != "webhook_secret"])
+    _sync_and_publish(agent, by)
+    return agent
+
+
+def _sync_and_publish(agent: Agent, by: User | None) -> None:
+    """Bring the beat tasks in line with the saved agent; a new version if it changed."""
     sync_agent_schedule(agent)
     dreams.sync_dream_schedule(agent)
     definition = definition_of(agent)
@@ -143,7 +149,20 @@ def save_agent(agent: Agent, by: User | None) -> Agent:
             definition=definition,
             created_by=by,
         )
-    return agent
+
+
+@transaction.atomic
+def pause_agent(agent: Agent, by: User | None) -> bool:
+    """Turn the agent's schedule off, as a new version; False if it was already paused.
+
+    Only `enabled` changes, so nothing else is validated again: an alert may pause an
+    agent whose older settings would not pass today's form.
+    """
+    if not Agent.objects.filter(pk=agent.pk, enabled=True).update(enabled=False):
+        return False
+    agent.enabled = False
+    _sync_and_publish(agent, by)
+    return True
 
 
 def latest_version(agent: Agent) -> AgentVersion:

@@ -49,16 +49,20 @@ def alert_list(request: AgencyRequest, agency_slug: str) -> HttpResponse:
 def rule_create(request: AgencyRequest, agency_slug: str) -> HttpResponse:
     form = AlertRuleForm(request.POST, agency=request.agency)
     if form.is_valid():
-        form.save()
-        messages.success(request, "Alert rule added; it is checked every minute.")
-        return redirect("alert-list", agency_slug=request.agency.slug)
+        try:
+            alerts.create_rule(request.agency, form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Alert rule added; it is checked every minute.")
+            return redirect("alert-list", agency_slug=request.agency.slug)
     return render(request, "agents/alerts.html", _context(request, rule_form=form), status=400)
 
 
 @role_required(Role.ADMIN)
 @require_POST
 def rule_delete(request: AgencyRequest, agency_slug: str, rule_id: UUID) -> HttpResponse:
-    get_for_agency_or_404(AlertRule, request.agency, public_id=rule_id).delete()
+    alerts.delete_rule(get_for_agency_or_404(AlertRule, request.agency, public_id=rule_id))
     messages.success(request, "Alert rule removed, with its incidents.")
     return redirect("alert-list", agency_slug=request.agency.slug)
 
@@ -86,6 +90,6 @@ def channel_create(request: AgencyRequest, agency_slug: str) -> HttpResponse:
 @role_required(Role.ADMIN)
 @require_POST
 def channel_delete(request: AgencyRequest, agency_slug: str, channel_id: UUID) -> HttpResponse:
-    get_for_agency_or_404(AlertChannel, request.agency, public_id=channel_id).delete()
+    alerts.delete_channel(get_for_agency_or_404(AlertChannel, request.agency, public_id=channel_id))
     messages.success(request, "Channel removed.")
     return redirect("alert-list", agency_slug=request.agency.slug)

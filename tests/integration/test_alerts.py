@@ -620,3 +620,46 @@ def test_a_webhook_urls_path_is_never_shown_after_it_is_saved(client, ada, agenc
     assert "ops.example.test (URL hidden)" in page
     assert "tokenTOKENtoken" not in page
     assert "/services/" not in page
+
+
+def test_pausing_through_an_alert_publishes_a_version_and_turns_the_schedule_off(
+    agency_a, client_a
+):
+    from django_celery_beat.models import PeriodicTask
+
+    agent = make_agent(client_a, schedule="0 2 * * *")
+    # Settings today's form would refuse: the pause must not validate them again.
+    Agent.objects.filter(pk=agent.pk).update(budget_usd=0)
+    rule(agency_a, AlertRule.Kind.CONSECUTIVE_FAILURES, threshold=1, pause_agent=True)
+    make_run(agent, status=Run.Status.FAILED, finished_at=NOW - timedelta(hours=1))
+
+    with time_machine.travel(NOW, tick=False):
+        assert alerts.evaluate_alerts() == (1, 0)
+
+    agent.refresh_from_db()
+    latest = agent.versions.order_by("-number").first()
+    assert (agent.enabled, latest.number, latest.definition) == (
+        False,
+        2,
+        services.definition_of(agent),
+    )
+    assert not PeriodicTask.objects.get(name=f"agent:{agent.public_id}").enabled
+    assert services.pause_agent(agent, None) is False  # already paused: no third version
+
+
+def test_rules_and_channels_are_added_and_removed_through_the_pages(client, ada, agency_a):
+    inbox = alerts.create_channel(agency_a, "Inbox", AlertChannel.Kind.EMAIL, "ops@a.test")
+    client.force_login(ada)
+
+    added = client.post(
+        "/a/agency-a/alerts/rules/",
+        {"kind": "run_errors", "threshold": 3, "channels": [inbox.pk], "enabled": "on"},
+    )
+    assert added.status_code == 302
+    created = AlertRule.objects.get()
+    assert (created.agency, list(created.channels.all())) == (agency_a, [inbox])
+
+    client.post(f"/a/agency-a/alerts/rules/{created.public_id}/delete/")
+    client.post(f"/a/agency-a/alerts/channels/{inbox.public_id}/delete/")
+    assert not AlertRule.objects.exists()
+    assert not AlertChannel.objects.exists()
