@@ -11,11 +11,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_without_python_312_make_says_what_to_install(tmp_path):
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
-    # Debian's own python3 here is 3.11; no pyenv under this HOME.
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # A PATH of our own, whatever Pythons this machine has: its only python3 is an
+    # old one, which fails the Makefile's version check; no pyenv under this HOME.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    old_python = bin_dir / "python3"
+    old_python.write_text("#!/bin/sh\n# Python 3.11: sys.version_info < (3, 12)\nexit 1\n")
+    old_python.chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
 
     result = subprocess.run(
-        ["make", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [shutil.which("make") or "/usr/bin/make", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode != 0
