@@ -8,6 +8,7 @@ twice runs it once, and writes each engine event as a RunEvent as it happens.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import logging
 import time
@@ -456,15 +457,19 @@ def _toolbox_for(run: Run, attempt: int) -> SandboxTools:
     )
 
 
-def _claim(run_id: int) -> int | None:
-    """Mark a queued run running; return its attempt number, or None if it is not ours.
+class Unclaimed(enum.Enum):
+    """Why `_claim` did not hand a run to this worker."""
 
-    None also when a "queue one" run must wait; the caller tells the two apart.
-    """
+    NOT_OURS = "not ours"  # another worker has it, or it was cancelled or already ran
+    MUST_WAIT = "must wait"  # "queue one": the agent's running run must end first
+
+
+def _claim(run_id: int) -> int | Unclaimed:
+    """Mark a queued run running and return its attempt number, or say why not."""
     with transaction.atomic():
         waiting = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).first()
         if waiting is None:
-            return None
+            return Unclaimed.NOT_OURS
         # Lock the agent row: two workers claiming runs of one "queue one" agent
         # then check "is one running?" one after the other, never both at once.
         agent = Agent.objects.select_for_update().get(pk=waiting.agent_id)
@@ -472,7 +477,7 @@ def _claim(run_id: int) -> int | None:
             agent.overlap_policy == Agent.Overlap.QUEUE_ONE
             and Run.objects.filter(agent=agent, status=Run.Status.RUNNING).exists()
         ):
-            return -1
+            return Unclaimed.MUST_WAIT
         attempt = waiting.attempt + 1
         now = timezone.now()
         claimed = Run.objects.filter(
@@ -483,7 +488,7 @@ def _claim(run_id: int) -> int | None:
             heartbeat_at=now,
             attempt=attempt,
         )
-    return attempt if claimed else None
+    return attempt if claimed else Unclaimed.NOT_OURS
 
 
 def execute_run(run_id: int) -> bool:
@@ -493,10 +498,8 @@ def execute_run(run_id: int) -> bool:
     policy starts only once the agent's running run has ended.
     """
     attempt = _claim(run_id)
-    if attempt == -1:
-        return False
-    if attempt is None:
-        return True  # another worker has it, or it was cancelled or already ran
+    if isinstance(attempt, Unclaimed):
+        return attempt is Unclaimed.NOT_OURS
     run = Run.objects.select_related("version", "agent").get(pk=run_id)
     ours = Run.objects.filter(pk=run.pk, attempt=attempt)
     started = timezone.now()
