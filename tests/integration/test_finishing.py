@@ -25,7 +25,7 @@ from agents.simulator import Turn
 from clients.services import ServiceError
 from tests.factories import make_agent, make_run, wait_for
 from tests.integration.test_grading import RUBRIC as GRADING_RUBRIC
-from tests.integration.test_memory import PROPOSE
+from tests.integration.test_memory import noting_agent
 
 # The grading tests' rubric, with no revision pass.
 PLAIN = GRADING_RUBRIC.replace("max_revisions: 2", "max_revisions: 0")
@@ -174,13 +174,7 @@ def test_a_rubric_that_cannot_be_copied_says_why_instead_of_failing(client, ada,
 def test_a_run_whose_proposals_cannot_be_settled_keeps_its_result(
     worker, simulator, client_a, monkeypatch, caplog
 ):
-    simulator.add_script("noting", [Turn(tool_uses=(PROPOSE,)), Turn(text="# Audit\nDone.")])
-    agent = make_agent(
-        client_a,
-        instructions="Audit. [sim:script=noting]",
-        tools=["memory"],
-        memory_review_mode=Agent.ReviewMode.AUTO,
-    )
+    agent = noting_agent(simulator, client_a)
 
     def clash(*args, **kwargs):  # a dream added the same key in the same instant
         raise IntegrityError('duplicate key value violates "memory_live_key_unique"')

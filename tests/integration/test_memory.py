@@ -145,15 +145,20 @@ def test_the_window_reads_live_notes_and_the_playbook_within_the_agents_budget(c
     assert window.tokens <= 60
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_runs_proposals_count_only_if_the_run_passes(worker, simulator, client_a):
+def noting_agent(simulator, client_row):
+    """An agent whose run proposes PROPOSE's note, then answers; changes apply at once."""
     simulator.add_script("noting", [Turn(tool_uses=(PROPOSE,)), Turn(text="# Audit\nDone.")])
-    agent = make_agent(
-        client_a,
+    return make_agent(
+        client_row,
         instructions="Audit. [sim:script=noting]",
         tools=["memory"],
         memory_review_mode=Agent.ReviewMode.AUTO,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_proposals_count_only_if_the_run_passes(worker, simulator, client_a):
+    agent = noting_agent(simulator, client_a)
 
     run = wait_for(services.trigger_run(agent, None))
 

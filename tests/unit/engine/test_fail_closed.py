@@ -573,18 +573,23 @@ def test_an_over_long_error_text_is_named_not_cut():
     assert malformed.message == "the reply could not be read (ValueError)"
 
 
-def test_a_stream_that_ends_before_the_reply_finished_is_transient(simulator, model):
-    simulator.add_script(
-        "ended", [Turn(text="hello", tool_uses=({"name": "t", "input": {}},), end_early=True)]
-    )
-    request = ModelRequest(
+def scripted_request(script: str) -> ModelRequest:
+    """A plain request the simulator answers with `[sim:script=NAME]`."""
+    return ModelRequest(
         model="claude-sonnet-4-6",
-        system="[sim:script=ended]",
+        system=f"[sim:script={script}]",
         messages=[{"role": "user", "content": "Hi."}],
         tools=(),
         max_tokens=100,
         timeout=10,
     )
+
+
+def test_a_stream_that_ends_before_the_reply_finished_is_transient(simulator, model):
+    simulator.add_script(
+        "ended", [Turn(text="hello", tool_uses=({"name": "t", "input": {}},), end_early=True)]
+    )
+    request = scripted_request("ended")
     seen = []
 
     with pytest.raises(TransientModelError, match="the stream ended before the reply finished"):
@@ -603,14 +608,7 @@ def test_the_grader_asks_for_concise_evidence_and_feedback():
 
 def test_an_on_text_error_is_not_mistaken_for_a_bad_reply(simulator, model):
     simulator.add_script("talk", [Turn(text="hello " * 10)])
-    request = ModelRequest(
-        model="claude-sonnet-4-6",
-        system="[sim:script=talk]",
-        messages=[{"role": "user", "content": "Hi."}],
-        tools=(),
-        max_tokens=100,
-        timeout=10,
-    )
+    request = scripted_request("talk")
 
     def broken_callback(chunk):
         raise ValueError("a bug in our callback")
