@@ -44,7 +44,14 @@ class Schedule:
 
 def parse_schedule(cron: str, tz_name: str) -> Schedule:
     """Validate a 5-field cron expression and an IANA zone, or raise ScheduleError."""
-    cron = " ".join(cron.split())
+    return _parse_schedule(" ".join(cron.split()), tz_name)
+
+
+# Lists parse every agent's schedule on each view, and the checks below build
+# Celery's crontab six times (about 0.5 ms); the answer depends only on the text.
+# A refusal is an exception, which the cache does not keep.
+@functools.lru_cache(maxsize=4096)
+def _parse_schedule(cron: str, tz_name: str) -> Schedule:
     parts = cron.split(" ") if cron else []
     if len(parts) != 5:
         raise ScheduleError(
